@@ -22,7 +22,7 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export DS_ACCELERATOR := cpu
 export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
 
-.PHONY: help venv sysdeps demo test bench lint corpus full clean ray-up ray-down
+.PHONY: help venv sysdeps demo test bench lint corpus full pyannote-env clean ray-up ray-down
 
 help:
 	@echo "make demo    set up .venv, start a local Ray head if none runs, run the demo job, stop what it started"
@@ -30,7 +30,7 @@ help:
 	@echo "make bench   run every benchmark under bench/ (prints tables, writes bench/results/)"
 	@echo "make lint    ruff"
 	@echo "make corpus  regenerate the sample corpus in data/corpus (needs Debian flite; installed if missing)"
-	@echo "make full    add the heavy perception backends (whisper, insightface, syncnet, ...) to .venv"
+	@echo "make full    make sure the full perception backends are installed (whisper, insightface, syncnet in .venv; pyannote in .cache/pyannote_site)"
 
 venv: $(STAMP)
 
@@ -42,20 +42,49 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/nodeps.txt
 	@set -o pipefail; $(PIP) torch==2.13.0 'setuptools<82' $(QUIET_PIP)
 	@set -o pipefail; $(PIP) -e '.[dev]' $(QUIET_PIP)
 	@set -o pipefail; $(PIP) --no-deps -r requirements/nodeps.txt $(QUIET_PIP)
-	@$(BIN)/python -c "import torch, ray, cv2, dlib, face_recognition, resemblyzer, av; assert '+cpu' in torch.__version__ or not torch.cuda.is_available(); assert cv2.__version__.startswith('4.')" \
+	$(install_full)
+	@$(BIN)/python -c "import torch, ray, cv2, dlib, face_recognition, resemblyzer, av, whisper, insightface, syncnet_python; assert '+cpu' in torch.__version__ or not torch.cuda.is_available(); assert cv2.__version__.startswith('4.')" \
 		|| { echo "!! venv import check failed"; exit 1; }
 	@touch $@
 	@echo ">> $(VENV) ready ($$(du -sh $(VENV) | cut -f1))"
 
-# METEOR (pycocoevalcap) runs on Java; install a headless JRE when the machine has none.
+# METEOR (pycocoevalcap) runs on Java, and the perception tests speak their own test dialogue with
+# Debian's flite; install whichever the machine lacks.
 sysdeps:
-	@command -v java >/dev/null || { echo ">> installing a JRE for METEOR"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null) \
-		|| echo "!! could not install Java; METEOR will be reported as unavailable"; }
+	@missing=""; command -v java >/dev/null || missing="$$missing default-jre-headless"; \
+	command -v flite >/dev/null || missing="$$missing flite"; \
+	if [ -n "$$missing" ]; then echo ">> installing:$$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+		|| echo "!! could not install$$missing; the tests that need them will say so and skip"; fi
 
-full: $(STAMP)
+# The light full backends (whisper, faster-whisper, insightface, syncnet) go into every venv, so
+# their tests run in CI: about 80 s more on a fresh venv. Three packages need --no-deps (see pyproject).
+define install_full
+	@echo ">> installing the full perception backends (whisper, insightface, syncnet)"
 	@set -o pipefail; $(PIP) faster-whisper==1.2.1 numba more-itertools tiktoken onnx scikit-image python_speech_features ffmpeg-python $(QUIET_PIP)
 	@set -o pipefail; $(PIP) --no-deps openai-whisper==20250625 insightface==2.1 syncnet-python==0.2.3 'scenedetect>=0.6,<0.7' $(QUIET_PIP)
+endef
+
+# pyannote.audio has its own package folder, never the venv: PyPI's torchaudio for torch 2.13 is a
+# CUDA build, so it goes in --no-deps and its compiled extensions are deleted (pyannote only uses
+# its pure-torch parts). The pyannote backend puts the folder on sys.path when it loads.
+PYANNOTE_SITE := .cache/pyannote_site
+PYANNOTE_STAMP := $(PYANNOTE_SITE)/.installed
+
+full: $(STAMP) $(PYANNOTE_STAMP)
+	$(install_full)
+
+pyannote-env: $(PYANNOTE_STAMP)
+
+# Separate stamp (about 2 min, 70 MB): `make test` depends on it, and a failed install only makes
+# the pyannote test skip (it names the missing package), never the rest of the suite.
+$(PYANNOTE_STAMP): requirements/pyannote.txt | $(STAMP)
+	@echo ">> installing pyannote.audio into $(PYANNOTE_SITE) (not the venv)"
+	@rm -rf $(PYANNOTE_SITE)
+	@set -o pipefail; $(BIN)/pip install --disable-pip-version-check -q --no-deps --target $(PYANNOTE_SITE) -r requirements/pyannote.txt $(QUIET_PIP) \
+		&& find $(PYANNOTE_SITE)/torchaudio -name '*.so' -delete \
+		&& $(BIN)/python -c "from perception.backends.pyannote_diarization import import_pyannote as i; from perception.config import PerceptionConfig as C; i(C())" \
+		&& touch $@ || echo "!! pyannote env not installed; tests/perception/test_full_backends.py will skip its pyannote test"
 
 demo: $(STAMP) sysdeps
 	@started=0; \
@@ -66,22 +95,22 @@ demo: $(STAMP) sysdeps
 		started=1; \
 	fi; \
 	RAY_ADDRESS=127.0.0.1:$(RAY_PORT) $(BIN)/amuse demo; rc=$$?; \
-	if [ $$started = 1 ]; then echo ">> stopping the Ray head this run started"; $(BIN)/ray stop >/dev/null 2>&1; fi; \
+	if [ $$started = 1 ]; then echo ">> stopping the Ray head this run started"; \
+		pkill -TERM -f "$(RAY_TMP)/session_" ; sleep 2; pkill -KILL -f "$(RAY_TMP)/session_"; true; fi; \
 	exit $$rc
 
-test: $(STAMP) sysdeps
+test: $(STAMP) $(PYANNOTE_STAMP) sysdeps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	@set -o pipefail; $(PIP) -e '.[bench]' $(QUIET_PIP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-corpus: $(STAMP)
-	@command -v flite >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq flite >/dev/null; }
-	@set -o pipefail; $(PIP) scikit-image==0.26.0 $(QUIET_PIP)
-	@set -o pipefail; $(PIP) --no-deps insightface==2.1 $(QUIET_PIP)
+# The face images come from insightface's and scikit-image's wheels, which every venv has (install_full).
+corpus: $(STAMP) sysdeps
 	$(BIN)/python -m infra.corpus.generate --out data/corpus --size demo --seed 0
 
 clean:

@@ -99,7 +99,9 @@ def decode_audio(
         raise MediaError(f"{uri}: no audio in [{start_s}, {end_s})")
     audio = np.concatenate(chunks).astype(np.float32)
     offset = int(round((start_s - (first_t or 0.0)) * sample_rate))
-    audio = audio[max(offset, 0):]
+    # A stream whose first sample comes after start_s (audio starting late in the container) is
+    # padded with silence, so sample i stays at start_s + i / sample_rate on the file's timeline.
+    audio = audio[offset:] if offset >= 0 else np.concatenate([np.zeros(-offset, np.float32), audio])
     if end_s is not None:
         audio = audio[: int(round((end_s - start_s) * sample_rate))]
     return audio

@@ -1,7 +1,9 @@
-"""Perception section of the config: which backend serves each capability, and how its actors are sized.
+"""Perception section of the config: which backend serves each capability, its settings, and actor sizing.
 
-Backend names are keys of the registries in ``perception.registry``; config picks one by name
-(``--set perception.asr=whisper``). Weights for full backends come from local paths or URIs.
+Backend names are keys of the registries in the capability modules (``perception.vad``,
+``perception.diarization``, ``perception.asr``, ``perception.faces``, ``perception.active_speaker``);
+config picks one by name (``--set perception.asr=whisper``). Each backend has its own sub-section
+(``perception.silero.threshold`` ...).
 """
 
 from __future__ import annotations
@@ -20,22 +22,198 @@ class ActorResources:
 
 
 @dataclass
+class SileroConfig:
+    threshold: float = doc_field(0.5, "Speech probability above which a 32 ms frame counts as speech.")
+    min_speech_s: float = doc_field(0.25, "Speech runs shorter than this are dropped.")
+    min_silence_s: float = doc_field(0.15, "Silences shorter than this do not split a speech segment.")
+    speech_pad_s: float = doc_field(0.03, "Padding added to each side of a speech segment.")
+
+
+@dataclass
+class ResemblyzerConfig:
+    embeddings_per_s: float = doc_field(4.0, "Sliding-window embeddings per second (each window spans 1.6 s).")
+    min_window_coverage: float = doc_field(0.5, "A window is kept when at least this fraction of it is speech.")
+    max_speakers: int = doc_field(8, "Upper bound when the speaker count is estimated.")
+    min_cluster_s: float = doc_field(1.0, "Clusters holding less speech than this are merged into their nearest neighbour.")
+    single_speaker_threshold: float = doc_field(
+        0.92, "If the two most distant window clusters are more similar (cosine of centroids) than this, the clip has one speaker."
+    )
+    merge_threshold: float = doc_field(
+        1.0, "After clustering, merge clusters whose centroids are more similar (cosine) than this (1.0 disables)."
+    )
+    min_silhouette: float = doc_field(0.08, "A speaker count k>1 is only chosen when its silhouette score reaches this.")
+    smoothing_s: float = doc_field(0.75, "Median-filter span applied to the frame-level speaker labels.")
+    min_turn_s: float = doc_field(0.3, "Turns shorter than this are absorbed by their neighbours.")
+    overlap_margin: float = doc_field(
+        0.0, "Mark overlap where a window's similarity to its second speaker is within this margin of the first (0 disables)."
+    )
+    frame_s: float = doc_field(0.05, "Resolution of the frame-level speaker labelling.")
+
+
+@dataclass
+class PocketsphinxConfig:
+    max_segment_s: float = doc_field(15.0, "Longer speech segments are decoded in pieces of at most this length.")
+    beam: float = doc_field(1e-40, "Main search beam (smaller is wider and slower); pocketsphinx's -beam.")
+    wbeam: float = doc_field(1e-20, "Word-exit beam; pocketsphinx's -wbeam.")
+    pbeam: float = doc_field(1e-40, "Phone-transition beam; pocketsphinx's -pbeam.")
+    maxhmmpf: int = doc_field(3000, "Maximum active HMMs per frame; lower is faster and less accurate.")
+    fwdflat: bool = doc_field(False, "Run the second (flat-lexicon) search pass; slower, slightly more accurate.")
+    bestpath: bool = doc_field(True, "Run the lattice best-path pass.")
+
+
+@dataclass
+class FaceTrackerConfig:
+    iou_threshold: float = doc_field(0.3, "A detection joins a live track when their boxes overlap at least this much.")
+    max_gap_s: float = doc_field(1.0, "A track that has not been seen for this long stops taking detections by IoU.")
+    reid_distance: float = doc_field(
+        0.5, "A new detection re-joins an ended track when their embeddings are closer than this (backend's metric)."
+    )
+    min_track_frames: int = doc_field(3, "Tracks seen on fewer sampled frames are dropped (false positives).")
+    embeddings_per_track: int = doc_field(3, "Embeddings averaged into a track's identity embedding (largest faces first).")
+
+
+@dataclass
+class OpencvDlibConfig:
+    detector: str = doc_field("hog", "Face detector: hog (dlib HOG, finds more faces) | haar (OpenCV cascade, faster).")
+    upsample: int = doc_field(0, "dlib HOG upsampling steps (1 finds faces down to ~40 px, at 4x the cost).")
+    detect_height: int = doc_field(360, "Frames are scaled to this height for detection (boxes are mapped back).")
+    haar_scale_factor: float = doc_field(1.1, "Haar cascade scaleFactor.")
+    haar_min_neighbors: int = doc_field(5, "Haar cascade minNeighbors (higher: fewer false positives).")
+    min_face_px: int = doc_field(24, "Smallest face side, in detection pixels, that is kept.")
+
+
+@dataclass
+class MotionCorrConfig:
+    fps: float = doc_field(25.0, "Frame rate at which mouth motion and audio energy are compared.")
+    max_offset_frames: int = doc_field(10, "Audio-visual offsets searched: -N..+N frames.")
+    window_s: float = doc_field(0.4, "Span of the local correlation behind each speaking score.")
+    activity_scale: float = doc_field(
+        1.0, "Mouth-contrast std (gray levels) at which a window counts as fully moving; less scales the score down."
+    )
+    score_hop_s: float = doc_field(0.2, "Spacing of the reported speaking scores.")
+
+
+@dataclass
+class WhisperConfig:
+    model_path: str | None = doc_field(
+        None, "openai-whisper checkpoint (.pt with dims + model_state_dict): a local path, a URI, or a path relative "
+        "to perception.weights_dir. None means <weights_dir>/whisper/small.pt."
+    )
+    language: str | None = doc_field("en", "Spoken language code; None lets whisper detect it (one extra decoder pass).")
+    temperatures: list[float] = doc_field(
+        doc="Decoding temperatures tried in turn when a window fails the compression/log-prob checks.",
+        factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+    )
+    beam_size: int | None = doc_field(None, "Beam width at temperature 0; None is greedy.")
+    sample_len: int | None = doc_field(None, "Most tokens decoded per 30 s window; None is whisper's default (n_text_ctx / 2).")
+    word_timestamps: bool = doc_field(True, "Word times from cross-attention alignment (DTW).")
+    condition_on_previous_text: bool = doc_field(True, "Feed the previous window's text as the prompt.")
+    fp16: bool = doc_field(False, "Half precision (GPU only; CPU always runs fp32).")
+
+
+@dataclass
+class PyannoteConfig:
+    segmentation: str | None = doc_field(
+        None, "pyannote segmentation checkpoint (pytorch_model.bin of a pyannote Model): path or URI; None means "
+        "<weights_dir>/pyannote/segmentation/pytorch_model.bin."
+    )
+    embedding: str | None = doc_field(
+        None, "Speaker-embedding checkpoint (a pyannote Model such as WeSpeaker ResNet34): path or URI; None means "
+        "<weights_dir>/pyannote/embedding/pytorch_model.bin."
+    )
+    plda: str | None = doc_field(
+        None, "Folder holding the VBx PLDA files xvec_transform.npz and plda.npz: path or URI; None means "
+        "<weights_dir>/pyannote/plda."
+    )
+    site_dir: str = doc_field(
+        ".cache/pyannote_site", "Folder with pyannote.audio and its deps (make pyannote-env), put on sys.path on first use."
+    )
+    segmentation_step: float = doc_field(0.1, "Segmentation window step as a fraction of its duration (0.1: 90% overlap).")
+    clustering_threshold: float = doc_field(0.6, "VBx clustering: AHC threshold on the PLDA-transformed embeddings.")
+    fa: float = doc_field(0.07, "VBx loop probability Fa.")
+    fb: float = doc_field(0.8, "VBx speaker regularisation Fb.")
+    min_duration_off: float = doc_field(0.0, "Fill non-speech gaps shorter than this (s).")
+    embedding_batch_size: int = doc_field(8, "Embedding inference batch size.")
+    segmentation_batch_size: int = doc_field(8, "Segmentation inference batch size.")
+
+
+@dataclass
+class InsightfaceConfig:
+    det_model: str | None = doc_field(
+        None, "SCRFD detector ONNX: path or URI; None means <weights_dir>/insightface/det_10g.onnx."
+    )
+    rec_model: str | None = doc_field(
+        None, "ArcFace recognizer ONNX: path or URI; None means <weights_dir>/insightface/w600k_r50.onnx."
+    )
+    det_size: list[int] = doc_field(
+        doc="Detector input (width, height), multiples of 32; frames are letterboxed into it.", factory=lambda: [640, 384]
+    )
+    det_thresh: float = doc_field(0.5, "Detection score threshold.")
+    nms_thresh: float = doc_field(0.4, "Detection NMS IoU threshold.")
+    min_face_px: int = doc_field(16, "Smallest face side (frame pixels) that is kept.")
+    max_faces: int = doc_field(0, "Keep at most this many faces per frame (largest, most central first); 0 keeps all.")
+
+
+@dataclass
+class SyncnetConfig:
+    model_path: str | None = doc_field(
+        None, "SyncNet state dict (syncnet_python's SyncNetModel.S): path or URI; None means "
+        "<weights_dir>/syncnet/syncnet_v2.model."
+    )
+    max_offset_frames: int = doc_field(15, "AV offsets searched: -N..+N frames at 25 fps (SyncNet's vshift).")
+    crop_scale: float = doc_field(1.3, "Face box enlarged by this factor before cropping (context around the mouth).")
+    batch_size: int = doc_field(20, "5-frame windows per forward pass.")
+    score_scale: float = doc_field(
+        1.0, "Speaking score = sigmoid((median distance - distance at the best offset) / score_scale), median-filtered."
+    )
+    score_hop_s: float = doc_field(0.2, "Spacing of the reported speaking scores.")
+
+
+@dataclass
 class PerceptionConfig:
-    vad: str = doc_field("silero", "VAD backend: silero | pyannote.")
+    vad: str = doc_field("silero", "VAD backend: silero | pyannote (its segmentation model, perception.pyannote.segmentation).")
     diarization: str = doc_field("resemblyzer", "Diarization backend: resemblyzer | pyannote.")
-    asr: str = doc_field("pocketsphinx", "ASR backend: pocketsphinx | whisper | faster_whisper.")
+    asr: str = doc_field("pocketsphinx", "ASR backend: pocketsphinx | whisper.")
     faces: str = doc_field("opencv_dlib", "Face detect/track/embed backend: opencv_dlib | insightface.")
     active_speaker: str = doc_field("motion_corr", "AV sync / active speaker backend: motion_corr | syncnet.")
     sample_rate: int = doc_field(16000, "Audio sample rate every backend receives (mono float32).")
-    fps_sample: float = doc_field(5.0, "Video frames sampled per second for face and active-speaker stages.")
+    fps_sample: float = doc_field(5.0, "Video frames sampled per second for face detection and tracking.")
     max_height: int = doc_field(360, "Frames are downscaled to at most this height before detection.")
     num_speakers: int | None = doc_field(None, "Known speaker count for diarization; None estimates it.")
-    weights_dir: str | None = doc_field(None, "Root folder or URI of full-backend weights (whisper, pyannote, insightface, syncnet).")
+    weights_dir: str | None = doc_field(
+        None, "Root folder or URI of full-backend weights (whisper, pyannote, insightface, syncnet); each backend's "
+        "own path keys override it, and relative ones resolve under it."
+    )
+    weights_cache: str = doc_field(
+        "~/.cache/amuse/weights", "Local folder where weights named by a remote URI (s3://...) are copied on first use."
+    )
+    torch_threads: int = doc_field(1, "torch intra-op threads per process; 1 keeps actors from fighting over cores.")
+    silero: SileroConfig = doc_field(doc="silero-vad settings.", factory=SileroConfig)
+    resemblyzer: ResemblyzerConfig = doc_field(doc="Embedded diarization (resemblyzer + clustering) settings.", factory=ResemblyzerConfig)
+    pocketsphinx: PocketsphinxConfig = doc_field(doc="pocketsphinx ASR settings.", factory=PocketsphinxConfig)
+    tracker: FaceTrackerConfig = doc_field(doc="Face tracker (IoU + embedding) settings, shared by face backends.", factory=FaceTrackerConfig)
+    opencv_dlib: OpencvDlibConfig = doc_field(doc="Embedded face backend (OpenCV/dlib detection, dlib ResNet embedding).", factory=OpencvDlibConfig)
+    motion_corr: MotionCorrConfig = doc_field(doc="Embedded active-speaker backend (mouth motion vs audio energy).", factory=MotionCorrConfig)
+    whisper: WhisperConfig = doc_field(doc="Full ASR backend: openai-whisper.", factory=WhisperConfig)
+    pyannote: PyannoteConfig = doc_field(doc="Full diarization backend: pyannote.audio SpeakerDiarization.", factory=PyannoteConfig)
+    insightface: InsightfaceConfig = doc_field(doc="Full face backend: InsightFace SCRFD + ArcFace ONNX.", factory=InsightfaceConfig)
+    syncnet: SyncnetConfig = doc_field(doc="Full active-speaker / AV-sync backend: SyncNet.", factory=SyncnetConfig)
     audio: ActorResources = doc_field(doc="Actor sizing for the audio stages (VAD, diarization, ASR).", factory=ActorResources)
     video: ActorResources = doc_field(doc="Actor sizing for the video stages (faces, active speaker).", factory=ActorResources)
 
     def validate(self) -> None:
-        if self.sample_rate not in (8000, 16000):
-            raise ValueError(f"perception.sample_rate: {self.sample_rate} unsupported (8000 or 16000)")
+        if self.sample_rate != 16000:
+            # Every embedded model (silero, resemblyzer, pocketsphinx en-us) and whisper expect 16 kHz.
+            raise ValueError(f"perception.sample_rate: {self.sample_rate} unsupported (the backends need 16000)")
         if self.fps_sample <= 0:
             raise ValueError(f"perception.fps_sample: must be > 0, got {self.fps_sample}")
+        if self.num_speakers is not None and self.num_speakers < 1:
+            raise ValueError(f"perception.num_speakers: must be >= 1 or null, got {self.num_speakers}")
+        if self.opencv_dlib.detector not in ("hog", "haar"):
+            raise ValueError(f"perception.opencv_dlib.detector: {self.opencv_dlib.detector!r} is not hog or haar")
+        if len(self.insightface.det_size) != 2 or any(v <= 0 or v % 32 for v in self.insightface.det_size):
+            raise ValueError(f"perception.insightface.det_size: need [width, height], multiples of 32, got {self.insightface.det_size}")
+        if not self.whisper.temperatures:
+            raise ValueError("perception.whisper.temperatures: need at least one temperature")
+        if self.motion_corr.fps <= 0:
+            raise ValueError(f"perception.motion_corr.fps: must be > 0, got {self.motion_corr.fps}")

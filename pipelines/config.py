@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.config import EvalConfig, ServeConfig
 from infra.config import doc_field, load_config
 from infra.ray_utils import RayConfig
 from infra.storage import StorageConfig
 from perception.config import PerceptionConfig
+from pipelines.curation.config import CurateConfig
+from raft.config import TrainConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "demo.yaml"
@@ -32,6 +35,10 @@ class AppConfig:
     ray: RayConfig = doc_field(doc="How jobs connect to Ray.", factory=RayConfig)
     storage: StorageConfig = doc_field(doc="Credentials and endpoint for s3:// URIs.", factory=StorageConfig)
     perception: PerceptionConfig = doc_field(doc="Perception backends and actor sizing.", factory=PerceptionConfig)
+    curate: CurateConfig = doc_field(doc="What `amuse curate` reads, cuts, runs and writes; task-builder settings.", factory=CurateConfig)
+    eval: EvalConfig = doc_field(doc="What `amuse evaluate` measures: tasks, modes, models, metrics.", factory=EvalConfig)
+    serve: ServeConfig = doc_field(doc="What `amuse serve` hosts and the limits its HTTP ingress enforces.", factory=ServeConfig)
+    train: TrainConfig = doc_field(doc="RAFT alignment: objective, SRA, rewards, Ray Train + DeepSpeed, checkpoints.", factory=TrainConfig)
 
     def output_uri(self, *parts: str) -> str:
         base = self.run.output_dir.rstrip("/")

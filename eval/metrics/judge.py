@@ -1,0 +1,48 @@
+"""Optional LLM judge for AVDS: any OpenAI-compatible endpoint rates a summary 0–10.
+
+The judge sees the reference summaries and the candidate, and must reply with a number; a reply
+without one is recorded as missing (None), never as 0, so a flaky judge cannot drag scores down.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+
+log = logging.getLogger("amuse.eval.metrics.judge")
+
+PROMPT = (
+    "You grade summaries of multi-speaker dialogues. Compare the candidate with the reference "
+    "summaries for correct content and correct speaker attribution. Reply with one integer from 0 "
+    "(wrong or empty) to 10 (as good as the references) and nothing else.\n\n"
+    "References:\n{refs}\n\nCandidate:\n{cand}\n\nScore:"
+)
+
+
+def parse_score(text: str) -> float | None:
+    m = re.search(r"(?<![\d.])(10|\d)(?:\.\d+)?(?:\s*/\s*10)?(?![\d])", text or "")
+    return float(m.group(0).split("/")[0]) if m else None
+
+
+class Judge:
+    def __init__(self, base_url: str, model: str, api_key_env: str = "JUDGE_API_KEY", timeout_s: float = 60.0):
+        from openai import OpenAI
+
+        self.model = model
+        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env, "none"), timeout=timeout_s)
+
+    def score(self, candidate: str, references: Sequence[str]) -> float | None:
+        refs = "\n".join(f"- {r}" for r in references)
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "user", "content": PROMPT.format(refs=refs, cand=candidate)}],
+                temperature=0.0,
+                max_tokens=8,
+            )
+        except Exception as exc:  # an unreachable judge leaves the score missing, the run goes on
+            log.warning("judge call failed: %s", exc)
+            return None
+        return parse_score(resp.choices[0].message.content or "")

@@ -1,0 +1,47 @@
+"""The one interface every model adapter implements, and the context the agent loop hands it.
+
+An adapter turns chat messages into text. Language models read only ``messages``; the two
+baselines, which have no language model, read the structured :class:`AgentContext` the loop
+passes beside them (task, options, clip spans, and the tool results gathered so far). Both views
+describe the same request, so any adapter can sit behind the loop, the evaluator or the endpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass
+class AgentContext:
+    task: str
+    mode: str
+    question: str
+    options: list[str] = field(default_factory=list)
+    sample_id: str = ""
+    clip_uris: list[str] = field(default_factory=list)
+    clip_spans: list[tuple[float, float]] = field(default_factory=list)  # media-file seconds per clip
+    clip_audio_uris: list[str | None] = field(default_factory=list)  # separate audio track (AMI), else None
+    cues: dict | None = None  # guided mode: perception cues (from pred_* / the tools)
+    evidence: list[dict] = field(default_factory=list)  # agentic: trace entries of tool calls so far
+    tools_allowed: bool = False  # whether this turn may still call tools
+    target_speaker: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AgentContext:
+        d = dict(d)
+        d["clip_spans"] = [tuple(s) for s in d.get("clip_spans") or []]
+        return cls(**d)
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    name: str
+
+    def generate(self, messages: list[dict[str, Any]], context: AgentContext | None = None) -> str:
+        """One model turn: the assistant's reply text."""
+        ...

@@ -1,0 +1,1 @@
+"""Results (headline metrics with CIs, strata, tool decisions), plots and the Markdown report."""

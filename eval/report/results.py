@@ -1,0 +1,80 @@
+"""From prediction rows to ``results.json``: every headline figure with a bootstrap 95% CI.
+
+Layout: ``results[model][task][mode]`` holds the task's metrics (``eval.scoring.aggregate``), the
+parse rate, tool-decision correctness (agentic), latency, and per-stratum mean scores (overlap
+bucket, clip-length bucket, visible speakers). ``gaps[model][task]`` is guided minus agentic.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from eval.metrics import text
+from eval.metrics.bootstrap import bootstrap_mean
+from eval.scoring import HEADLINE, TASK_KINDS, ScoringParams, aggregate, references
+
+STRATA = ("overlap_bucket", "length_bucket", "num_visible")
+
+
+def _group(rows: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
+    g: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    for r in rows:
+        g[(r["model"], r["task"], r["mode"])].append(r)
+    return g
+
+
+def compute(rows: list[dict], samples: dict[str, dict], params: ScoringParams) -> dict[str, Any]:
+    out: dict[str, Any] = {"results": {}, "gaps": {}, "strata": {}, "n_predictions": len(rows)}
+    for (model, task, mode), rs in sorted(_group(rows).items()):
+        metrics = {k: v.to_dict() for k, v in aggregate(task, rs, samples, params).items()}
+        entry: dict[str, Any] = {
+            "n": len(rs),
+            "headline": HEADLINE[TASK_KINDS[task]],
+            "metrics": metrics,
+            "parse_rate": float(np.mean([r["parse_ok"] for r in rs])),
+            "errors": sum(1 for r in rs if r["error"]),
+            "latency_p50_s": float(np.median([r["latency_s"] for r in rs])),
+        }
+        td = [r["tool_decision"] for r in rs if r["tool_decision"] is not None]
+        if td:
+            entry["tool_decision"] = bootstrap_mean(td, params.bootstrap_samples, params.seed).to_dict()
+            exact = [json.loads(r["metrics"]).get("tool_decision", {}).get("exact", 0.0) for r in rs if r["tool_decision"] is not None]
+            entry["tool_decision_exact"] = float(np.mean(exact))
+        out["results"].setdefault(model, {}).setdefault(task, {})[mode] = entry
+        strata: dict[str, dict[str, Any]] = {}
+        for key in STRATA:
+            by: dict[str, list[float]] = defaultdict(list)
+            for r in rs:
+                by[str(samples[r["sample_id"]][key])].append(r["score"])
+            strata[key] = {b: bootstrap_mean(v, params.bootstrap_samples, params.seed).to_dict() for b, v in sorted(by.items())}
+        out["strata"].setdefault(model, {}).setdefault(task, {})[mode] = strata
+    for model, tasks in out["results"].items():
+        for task, modes in tasks.items():
+            if "guided" in modes and "agentic" in modes:
+                h = modes["guided"]["headline"]
+                out["gaps"].setdefault(model, {})[task] = modes["guided"]["metrics"][h]["value"] - modes["agentic"]["metrics"][h]["value"]
+    avds = [r for r in rows if r["task"] == "AVDS" and r["parsed_answer"]]
+    if avds:
+        out["bleu_signature"] = text.bleu_signature([r["parsed_answer"] for r in avds], [references(samples[r["sample_id"]]) for r in avds])
+    out["meteor_available"] = text.meteor_available()
+    return out
+
+
+def headline(results: dict, model: str, task: str, mode: str) -> dict | None:
+    e = results["results"].get(model, {}).get(task, {}).get(mode)
+    return e["metrics"][e["headline"]] if e else None
+
+
+def baseline_margins(results: dict, better: str, worse: str, tasks: list[str], modes: list[str]) -> dict[str, dict[str, float]]:
+    """headline(better) - headline(worse) per task and mode (the sanity check of the baselines)."""
+    out: dict[str, dict[str, float]] = {}
+    for t in tasks:
+        for m in modes:
+            a, b = headline(results, better, t, m), headline(results, worse, t, m)
+            if a and b:
+                out.setdefault(t, {})[m] = a["value"] - b["value"]
+    return out

@@ -1,0 +1,89 @@
+"""Ray Serve deployments: one per perception tool, and one holding the model adapters.
+
+Tool replicas load their backends once (``perception.tools`` caches stages per process) and run
+the same :func:`eval.agent.tools.invoke_tool` as in-process evaluation. The model deployment
+holds every configured adapter by name, like an OpenAI server hosting several models.
+:class:`ServeTools` and :class:`RemoteModel` adapt the handles to the loop's interfaces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any
+
+from ray import serve
+
+from eval.agent.tools import invoke_tool, load_tool
+from eval.models.base import AgentContext
+
+
+@serve.deployment
+class ToolDeployment:
+    def __init__(self, tool_name: str, module: str, extra: dict | None = None, cache_size: int = 256):
+        self.tool_name = tool_name
+        self.fn = load_tool(module, tool_name)
+        self.extra = extra or {}
+        # Tools are deterministic per (media, span): samples of one clip ask the same questions of it,
+        # and perception costs seconds, so a replica remembers its recent answers.
+        self.cache: OrderedDict[tuple, dict] = OrderedDict()
+        self.cache_size = cache_size
+
+    def call(self, clip_uri: str, start_s: float | None, end_s: float | None, audio_uri: str | None = None) -> dict:
+        key = (clip_uri, start_s, end_s, audio_uri)
+        if key in self.cache:
+            self.cache.move_to_end(key)
+            return self.cache[key]
+        out = invoke_tool(self.fn, clip_uri, start_s, end_s, audio_uri, **self.extra)
+        self.cache[key] = out
+        if len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return out
+
+
+@serve.deployment
+class ModelDeployment:
+    def __init__(self, specs: list[dict], adapter_ctx: dict | None = None):
+        from eval.config import ModelSpec
+        from eval.models.registry import build_adapter
+
+        self.adapters = {s["name"]: build_adapter(ModelSpec(**s), adapter_ctx) for s in specs}
+
+    def names(self) -> list[str]:
+        return list(self.adapters)
+
+    async def generate(self, model: str, messages: list[dict], context: dict | None = None) -> str:
+        if model not in self.adapters:
+            raise KeyError(f"model {model!r} is not served (served: {', '.join(self.adapters)})")
+        ctx = AgentContext.from_dict(context) if context is not None else None
+        # Generation is blocking torch/HTTP work: keep the replica's event loop free for other requests.
+        return await asyncio.to_thread(self.adapters[model].generate, messages, ctx)
+
+
+class ServeTools:
+    """The loop's ToolRunner over tool deployment handles (used from a worker thread of the ingress)."""
+
+    def __init__(self, handles: dict[str, Any]):
+        self.handles = handles
+
+    def __call__(
+        self, name: str, clip_uri: str, start_s: float | None, end_s: float | None, timeout_s: float,
+        audio_uri: str | None = None,
+    ) -> dict:
+        resp = self.handles[name].call.remote(clip_uri, start_s, end_s, audio_uri)
+        try:
+            return resp.result(timeout_s=timeout_s)
+        except TimeoutError:
+            resp.cancel()  # free the replica: nobody will read this result
+            raise TimeoutError(f"tool {name!r} did not finish within {timeout_s:g} s") from None
+
+
+class RemoteModel:
+    """The loop's ModelAdapter over the model deployment handle."""
+
+    def __init__(self, handle: Any, name: str, timeout_s: float):
+        self.handle, self.name, self.timeout_s = handle, name, timeout_s
+
+    def generate(self, messages: list[dict], context: AgentContext | None = None) -> str:
+        ctx = context.to_dict() if context is not None else None
+        return self.handle.generate.remote(self.name, messages, ctx).result(timeout_s=self.timeout_s)

@@ -1,0 +1,160 @@
+"""The HTTP ingress: authenticated, validated, limited routes over the model and tool deployments.
+
+Routes:
+- ``GET /healthz`` (no key): liveness and what is served;
+- ``GET /v1/models``: the served model names (OpenAI shape);
+- ``POST /v1/chat/completions``: OpenAI-compatible chat (no streaming);
+- ``POST /v1/amuse/answer``: a clip question in a mode -> answer + whole trace.
+
+Every ``/v1`` route needs ``Authorization: Bearer <key>`` (401 otherwise). Bodies are pydantic
+models (422 names the field). Media URIs must lie under an allowed root (403), exist (404) and
+fit the size and duration limits (413). The agent loop runs in a worker thread with a deadline,
+so a slow tool or model yields an error in the trace (tool timeout) or a 504 (request timeout)
+while the server keeps serving other requests.
+"""
+
+
+# No `from __future__ import annotations` here: FastAPI must see real classes in the route
+# signatures (string annotations on Serve ingress methods are not resolved, and every body 422s).
+import asyncio
+import hmac
+import time
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from ray import serve
+
+from eval.agent.loop import Limits
+from eval.agent.tools import ToolArgs, timed_call
+from eval.models.base import AgentContext
+from eval.runner import answer as run_answer
+from eval.serving.deployments import RemoteModel, ServeTools
+from eval.serving.media_policy import MediaPolicy, MediaRefused
+from eval.serving.schemas import AnswerRequest, AnswerResponse, ChatRequest
+from infra.storage import StorageConfig
+
+# Guided requests without cues get these tools' outputs as cues (the same pred_* kinds curation uses).
+GUIDED_CUE_TOOLS = ("diarize", "transcribe", "track_faces", "active_speaker")
+
+app = FastAPI(title="amuse-raft", description="AMUSE agentic multi-speaker endpoint (Ray Serve).")
+
+
+def _error(status: int, message: str, kind: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"message": message, "type": kind, "code": status}})
+
+
+@app.middleware("http")
+async def require_api_key(request: Request, call_next):
+    """Every /v1 route needs the bearer key; checked before the body is parsed, so 401 beats 422."""
+    if request.url.path.startswith("/v1"):
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        key = getattr(request.app.state, "api_key", None)
+        if not key or scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
+            resp = _error(401, "missing or invalid API key (send Authorization: Bearer <key>)", "authentication_error")
+            resp.headers["WWW-Authenticate"] = "Bearer"
+            return resp
+    return await call_next(request)
+
+
+@serve.deployment
+@serve.ingress(app)
+class Ingress:
+    def __init__(self, model_handle, tool_handles: dict, settings: dict):
+        self.model_handle = model_handle
+        self.tools = ServeTools(tool_handles)
+        self.s = settings
+        app.state.api_key = settings["api_key"]  # read by the auth middleware in this replica
+        self.policy = MediaPolicy(
+            settings["allowed_media_roots"], settings["max_media_bytes"], settings["max_media_duration_s"],
+            StorageConfig(**settings["storage"]) if settings.get("storage") else None,
+        )
+        self.models: list[str] | None = None
+
+    # -- helpers ------------------------------------------------------------------------------
+    async def _served(self) -> list[str]:
+        if self.models is None:
+            self.models = await self.model_handle.names.remote()
+        return self.models
+
+    def _limits(self, started: float) -> Limits:
+        return Limits(self.s["max_steps"], self.s["max_tool_calls"], self.s["tool_timeout_s"],
+                      deadline=started + self.s["request_timeout_s"])
+
+    # -- routes -------------------------------------------------------------------------------
+    @app.get("/healthz")
+    async def healthz(self):
+        return {"status": "ok", "models": await self._served(), "tools": sorted(self.tools.handles)}
+
+    @app.get("/v1/models")
+    async def list_models(self):
+        return {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "amuse"} for m in await self._served()]}
+
+    @app.post("/v1/chat/completions")
+    async def chat(self, body: ChatRequest):
+        if body.model not in await self._served():
+            return _error(404, f"model {body.model!r} is not served", "invalid_request_error")
+        messages = [m.model_dump() for m in body.messages]
+        try:
+            text = await asyncio.wait_for(self.model_handle.generate.remote(body.model, messages, None),
+                                          timeout=self.s["request_timeout_s"])
+        except TimeoutError:
+            return _error(504, f"no reply within {self.s['request_timeout_s']:g} s", "timeout")
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }
+
+    @app.post("/v1/amuse/answer", response_model=AnswerResponse)
+    async def amuse_answer(self, body: AnswerRequest):
+        started = time.monotonic()
+        if body.model not in await self._served():
+            return _error(404, f"model {body.model!r} is not served", "invalid_request_error")
+        uris, spans = [], []
+        for i, uri in enumerate(body.clip_uris):
+            try:
+                info = await asyncio.to_thread(self.policy.check, uri)
+            except MediaRefused as exc:
+                return _error(exc.status, exc.message, "media_refused")
+            uris.append(info.uri)
+            if body.clip_spans is not None:
+                spans.append(tuple(body.clip_spans[i]))
+            else:
+                spans.append((0.0, float(info.duration_s or 0.0)))
+        context = AgentContext(
+            task=body.task, mode=body.mode, question=body.question, options=list(body.options),
+            sample_id=body.sample_id, clip_uris=uris, clip_spans=spans, clip_audio_uris=[None] * len(uris),
+            cues=body.cues, target_speaker=body.target_speaker,
+        )
+        limits = self._limits(started)
+        model = RemoteModel(self.model_handle, body.model, self.s["request_timeout_s"])
+
+        def work():
+            if context.mode == "guided" and context.cues is None:
+                context.cues = self._guided_cues(context, limits)
+            return run_answer(model, context, self.tools, limits)
+
+        remaining = limits.deadline - time.monotonic()
+        try:
+            # The deadline inside the loop stops it cleanly; wait_for is the backstop for a hung model.
+            episode = await asyncio.wait_for(asyncio.to_thread(work), timeout=max(remaining, 0.001) + 1.0)
+        except TimeoutError:
+            return _error(504, f"request exceeded {self.s['request_timeout_s']:g} s", "timeout")
+        return AnswerResponse(
+            model=body.model, sample_id=body.sample_id, mode=body.mode, answer=episode.raw_output,
+            trace=episode.trace, tools_called=episode.tools_called, error=episode.error,
+            latency_s=round(time.monotonic() - started, 4),
+        )
+
+    def _guided_cues(self, context: AgentContext, limits: Limits) -> dict:
+        cues: dict = {}
+        for i, uri in enumerate(context.clip_uris):
+            for name in GUIDED_CUE_TOOLS:
+                entry = timed_call(self.tools, name, uri, ToolArgs(clip=i), limits.tool_timeout_s, context.clip_spans[i])
+                key = name if len(context.clip_uris) == 1 else f"clip{i}_{name}"
+                cues[key] = entry["result"] if entry["ok"] else {"error": entry["error"]}
+        return cues

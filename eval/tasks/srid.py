@@ -1,0 +1,58 @@
+"""SRID, speaker re-identification: which later segment is spoken by the same person as segment X?
+
+The reference is a labelled turn; the candidates are later turns, one by the same speaker (the
+answer) and the others by different speakers, each at least ``srid_min_segment_s`` long.
+"""
+
+from __future__ import annotations
+
+import random
+
+from eval.tasks.base import Sample, Skip, TaskBuilder
+from eval.tasks.common import cues, gt_turns, rel, strata
+
+
+def _seg(clip: dict, t: dict) -> str:
+    return f"the segment from {rel(clip, t['start']):.1f} s to {rel(clip, t['end']):.1f} s"
+
+
+class SRID(TaskBuilder):
+    name = "SRID"
+    required_tools = ("diarize",)
+
+    def build_clip(self, clip: dict, rng: random.Random) -> list[Sample]:
+        turns = sorted(gt_turns(clip, self.cfg.srid_min_segment_s), key=lambda t: t["start"])
+        if len({t["speaker"] for t in turns}) < 2:
+            raise Skip("fewer than 2 labelled speakers")
+        refs = []
+        for i, ref in enumerate(turns):
+            later = [t for t in turns[i + 1:] if t["start"] >= ref["end"]]
+            same = [t for t in later if t["speaker"] == ref["speaker"]]
+            other = [t for t in later if t["speaker"] != ref["speaker"]]
+            if same and other:
+                refs.append((ref, same, other))
+        if not refs:
+            raise Skip("no turn followed by both a same-speaker and an other-speaker segment")
+        samples = []
+        for ref, same, other in rng.sample(refs, min(self.cfg.per_clip, len(refs))):
+            target = rng.choice(same)
+            # Prefer distractors from distinct speakers: two turns of one other speaker would both be wrong
+            # for the same reason, which makes the question easier than it looks.
+            by_spk: dict[str, list[dict]] = {}
+            for t in other:
+                by_spk.setdefault(t["speaker"], []).append(t)
+            distract = [rng.choice(v) for _, v in sorted(by_spk.items())]
+            spare = [t for t in other if t not in distract]
+            distract += rng.sample(spare, min(len(spare), max(0, self.cfg.num_options - 1 - len(distract))))
+            options, idx, letter = self.choice(_seg(clip, target), [_seg(clip, t) for t in distract], rng)
+            samples.append(Sample(
+                task=self.name, clip_ids=[clip["clip_id"]], source=clip["source"],
+                source_video_id=clip["source_video_id"],
+                question=(f"Listen to {_seg(clip, ref)}. Which of the later segments is spoken by the same person?"),
+                options=options, answer=letter, answer_index=idx, target_speaker=ref["speaker"],
+                cues=cues(clip, ("turns", "faces")), required_tools=list(self.required_tools),
+                meta={"clip_start_s": clip["start_s"], "reference": [ref["start"], ref["end"]],
+                      "target": [target["start"], target["end"]]},
+                **strata(clip, self.cfg),
+            ))
+        return samples

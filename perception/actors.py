@@ -1,0 +1,165 @@
+"""Ray actor stages for Ray Data ``map_batches``, plus the serial path ``run_all``.
+
+Contract (the curation pipeline codes against it)::
+
+    from perception.actors import STAGES, resources
+    for name, cls in STAGES.items():
+        r = resources(cfg, name)
+        ds = ds.map_batches(cls, fn_constructor_kwargs={"cfg": to_dict(cfg)}, batch_format="pandas",
+                            num_cpus=r["num_cpus"], num_gpus=r["num_gpus"], concurrency=r["concurrency"],
+                            batch_size=r["batch_size"])
+
+- ``STAGES``: ordered ``vad, diarization, asr, faces, active_speaker``. Each class loads its model
+  once in ``__init__(cfg: dict)`` (a PerceptionConfig as a dict, ``infra.config.to_dict``).
+- ``__call__(batch)`` takes a **pandas DataFrame** (a dict of columns is accepted and converted)
+  with at least ``clip_id, media_uri, audio_uri (nullable), start_s, end_s`` plus earlier stages'
+  columns, and returns a DataFrame with its ``pred_*`` columns added, a float ``t_<stage>``
+  column (seconds spent on that row), and ``errors`` (list of {stage, message}) extended for rows
+  that failed. A failing row gets null pred columns; the batch never fails.
+- ``resources(cfg, stage)`` sizes the pool from ``perception.audio`` / ``perception.video``.
+- ``run_all(row, cfg)`` runs every stage on one row in process and returns the added columns.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pandas as pd
+
+from infra.config import from_dict, to_dict
+from perception.config import PerceptionConfig
+from perception.stages import STAGE_CLASSES, Stage, plain
+
+STAGE_ORDER = ("vad", "diarization", "asr", "faces", "active_speaker")
+
+
+def as_config(cfg: PerceptionConfig | dict | None) -> PerceptionConfig:
+    if cfg is None:
+        return PerceptionConfig()
+    if isinstance(cfg, PerceptionConfig):
+        return cfg
+    return from_dict(PerceptionConfig, cfg, prefix="perception")
+
+
+def set_threads(cfg: PerceptionConfig) -> None:
+    """Pin torch's and OpenCV's thread pools; two actors on two cores must not each spawn N threads."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(cfg.torch_threads)
+    cv2.setNumThreads(cfg.torch_threads)
+
+
+def apply_stage(stage: Stage, row: dict) -> dict:
+    """Run ``stage`` on one row; return its columns plus t_<stage> and the row's extended errors."""
+    t0 = time.perf_counter()
+    errors = plain(row.get("errors")) or []
+    try:
+        out = stage.run(row)
+    except Exception as exc:  # any per-row failure is recorded, never raised: one bad clip must not sink a batch
+        out = stage.empty()
+        errors = [*errors, {"stage": stage.name,
+                            "message": f"clip {row.get('clip_id')!s}: {stage.name}: {type(exc).__name__}: {exc}"}]
+    out[f"t_{stage.name}"] = time.perf_counter() - t0
+    out["errors"] = errors
+    return out
+
+
+class _ActorStage:
+    """Ray Data callable class around one Stage; see the module doc for the batch contract."""
+
+    stage_name = ""
+
+    def __init__(self, cfg: dict | PerceptionConfig | None = None):
+        self.cfg = as_config(cfg)
+        set_threads(self.cfg)
+        self.stage = STAGE_CLASSES[self.stage_name](self.cfg)
+
+    def __call__(self, batch: pd.DataFrame | dict) -> pd.DataFrame:
+        df = batch if isinstance(batch, pd.DataFrame) else pd.DataFrame(dict(batch))
+        df = df.reset_index(drop=True)
+        rows = [apply_stage(self.stage, r) for r in df.to_dict("records")]
+        out = df.copy()
+        keys = dict.fromkeys(k for r in rows for k in r)
+        for k in keys:
+            out[k] = pd.Series([r.get(k) for r in rows], index=out.index, dtype=object)
+        tcol = f"t_{self.stage_name}"
+        out[tcol] = out[tcol].astype(float)
+        return out
+
+
+class VadActor(_ActorStage):
+    """Ray Data actor: VAD -> pred_speech."""
+
+    stage_name = "vad"
+
+
+class DiarizationActor(_ActorStage):
+    """Ray Data actor: diarization -> pred_turns, pred_num_speakers, pred_overlap_ratio."""
+
+    stage_name = "diarization"
+
+
+class AsrActor(_ActorStage):
+    """Ray Data actor: ASR -> pred_transcript (and each pred_turns entry's text)."""
+
+    stage_name = "asr"
+
+
+class FacesActor(_ActorStage):
+    """Ray Data actor: face detection + tracking -> pred_face_tracks, pred_num_visible."""
+
+    stage_name = "faces"
+
+
+class ActiveSpeakerActor(_ActorStage):
+    """Ray Data actor: AV sync / active speaker -> pred_active_speaker."""
+
+    stage_name = "active_speaker"
+
+
+STAGES: dict[str, type] = {
+    "vad": VadActor,
+    "diarization": DiarizationActor,
+    "asr": AsrActor,
+    "faces": FacesActor,
+    "active_speaker": ActiveSpeakerActor,
+}
+
+
+def resources(cfg: PerceptionConfig | dict | None, stage: str) -> dict[str, Any]:
+    """map_batches sizing for ``stage``: num_cpus, num_gpus, concurrency, batch_size."""
+    if stage not in STAGE_CLASSES:
+        raise KeyError(f"unknown perception stage {stage!r} (known: {', '.join(STAGE_ORDER)})")
+    c = as_config(cfg)
+    r = c.audio if STAGE_CLASSES[stage].group == "audio" else c.video
+    return {"num_cpus": r.num_cpus, "num_gpus": r.num_gpus, "concurrency": r.concurrency, "batch_size": r.batch_size}
+
+
+_CACHE: dict[tuple[str, str], Stage] = {}
+
+
+def get_stage(name: str, cfg: PerceptionConfig) -> Stage:
+    """A process-wide instance of stage ``name`` for this config (models load once per process)."""
+    key = (name, json.dumps(to_dict(cfg), sort_keys=True, default=str))
+    if key not in _CACHE:
+        set_threads(cfg)
+        _CACHE[key] = STAGE_CLASSES[name](cfg)
+    return _CACHE[key]
+
+
+def run_all(clip_row: dict, cfg: PerceptionConfig | dict | None = None, stages: tuple[str, ...] = STAGE_ORDER) -> dict:
+    """Every stage, in order, on one clip row in process: the pred_* columns, t_<stage> and errors.
+
+    The serial path of the curation benchmark and the serving tools; same code as the actors.
+    """
+    c = as_config(cfg)
+    row = dict(clip_row)
+    added: dict[str, Any] = {}
+    for name in stages:
+        out = apply_stage(get_stage(name, c), row)
+        row.update(out)
+        added.update(out)
+    return added

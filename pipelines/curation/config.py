@@ -1,0 +1,59 @@
+"""``curate`` section of the config: what the curation job reads, how it cuts, runs, resumes and writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eval.tasks.config import TasksConfig
+from infra.config import doc_field
+from infra.schemas import SOURCES
+
+
+@dataclass
+class CurateConfig:
+    sources: list[str] = doc_field(doc="Source adapters to run (ava, ami, voxceleb2, friends_mmc, youtube).", factory=lambda: list(SOURCES))
+    source_dirs: dict[str, str] = doc_field(
+        doc="Per-source root overrides (local or s3://); a source not named reads <run.corpus_dir>/<source>.", factory=dict
+    )
+    min_clip_s: float = doc_field(10.0, "Shortest clip, seconds. Clips are cut on turn boundaries between min and max.")
+    max_clip_s: float = doc_field(50.0, "Longest clip, seconds.")
+    max_clips_per_source: int | None = doc_field(None, "Keep only the first N clips of each source (stable order); None keeps all.")
+    stages: list[str] | None = doc_field(
+        None, "Perception stages to run, in perception.actors.STAGES order; None runs all, [] none (pred_* left empty)."
+    )
+    fuse_stages: bool = doc_field(
+        False, "Run all perception stages in each actor of one pool (data-parallel) instead of one pool per stage "
+        "(pipelined): fewer processes and model loads, which is faster on a few CPU cores."
+    )
+    fused_actors: int = doc_field(2, "Actors in the fused pool (curate.fuse_stages); each gets an equal share of the CPU budget.")
+    resume: bool = doc_field(True, "Skip clip ids already written under <output>/clips/; false rewrites the clips table.")
+    verify_decode: bool = doc_field(
+        True, "Check each clip span before perception (decode its audio and first sampled frame, walk its video packets "
+        "to the clip end), so corrupt or truncated media is quarantined up front instead of failing every stage."
+    )
+    truncation_tolerance_s: float = doc_field(1.0, "Decoded media may end this much before the clip end before it counts as truncated.")
+    decode_num_cpus: float = doc_field(0.25, "CPUs reserved per decode/assemble task (fractional: see PLATFORM's Ray Data deadlock).")
+    write_num_cpus: float = doc_field(0.1, "CPUs reserved per record-writing task.")
+    cpu_reserve: float = doc_field(
+        0.5, "CPUs kept free of actor reservations for the read, decode and write tasks; actor num_cpus are scaled down to fit."
+    )
+    records_per_file: int = doc_field(4, "Clip records per Parquet part file (each part is written atomically).")
+    friends_frame_size: list[int] = doc_field(
+        doc="Friends-MMC annotation frame size [w, h] its pixel boxes refer to.", factory=lambda: [1280, 720]
+    )
+    progress_bars: bool = doc_field(True, "Show Ray Data's progress bars.")
+    build_tasks: bool = doc_field(True, "Build task samples (samples.parquet) after the clips.")
+    tasks: TasksConfig = doc_field(doc="Task-builder settings.", factory=TasksConfig)
+
+    def validate(self) -> None:
+        unknown = [s for s in self.sources if s not in SOURCES]
+        if unknown:
+            raise ValueError(f"curate.sources: unknown sources {unknown} (known: {list(SOURCES)})")
+        if not 0 < self.min_clip_s < self.max_clip_s:
+            raise ValueError(f"curate.min_clip_s/max_clip_s: need 0 < {self.min_clip_s} < {self.max_clip_s}")
+        if len(self.friends_frame_size) != 2 or min(self.friends_frame_size) <= 0:
+            raise ValueError(f"curate.friends_frame_size: {self.friends_frame_size} is not [w, h]")
+        if self.fused_actors < 1:
+            raise ValueError("curate.fused_actors: must be >= 1")
+        if self.records_per_file < 1:
+            raise ValueError("curate.records_per_file: must be >= 1")

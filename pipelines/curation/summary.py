@@ -1,0 +1,80 @@
+"""Per-stage summary of a curation run: clips, media seconds, seconds spent, throughput, failures."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from tabulate import tabulate
+
+
+@dataclass
+class StageStats:
+    stage: str
+    clips: int = 0
+    media_s: float = 0.0
+    seconds: float = 0.0  # summed over rows: time the stage's workers spent, not wall time
+    failures: int = 0
+
+    @property
+    def throughput(self) -> float:
+        """Clip-seconds of media per second of stage work (per worker)."""
+        return self.media_s / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class RunSummary:
+    stages: list[StageStats] = field(default_factory=list)
+    clips_total: int = 0  # clip references the sources produced
+    clips_skipped: int = 0  # already written by an earlier run (resume)
+    clips_written: int = 0
+    clips_quarantined: int = 0
+    media_s_written: float = 0.0
+    wall_s: float = 0.0
+    per_source: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def clip_s_per_wall_s(self) -> float:
+        return self.media_s_written / self.wall_s if self.wall_s > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stages"] = [{**asdict(s), "throughput": s.throughput} for s in self.stages]
+        d["clip_s_per_wall_s"] = self.clip_s_per_wall_s
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def table(self) -> str:
+        rows = [[s.stage, s.clips, f"{s.media_s:.1f}", f"{s.seconds:.2f}", f"{s.throughput:.1f}", s.failures]
+                for s in self.stages]
+        head = ["stage", "clips", "media s", "seconds spent", "media s / s", "failures"]
+        lines = [tabulate(rows, headers=head, tablefmt="github")]
+        lines.append(
+            f"clips: {self.clips_total} found, {self.clips_skipped} already done, {self.clips_written} written, "
+            f"{self.clips_quarantined} quarantined; {self.media_s_written:.1f} media s in {self.wall_s:.1f} s wall "
+            f"= {self.clip_s_per_wall_s:.2f} clip-s per wall-s"
+        )
+        return "\n".join(lines)
+
+
+def stage_stats_from_rows(stats_rows: list[dict], stages: list[str], todo: int, todo_media_s: float) -> list[StageStats]:
+    """Aggregate the write stage's per-clip stats rows into one StageStats per stage (decode first)."""
+    out = {s: StageStats(s) for s in ["decode", *stages, "write"]}
+    for r in stats_rows:
+        timings = json.loads(r["timings_json"])
+        failed = set(json.loads(r["failed_stages_json"]))
+        for s, secs in timings.items():
+            if s in out:
+                out[s].clips += 1
+                out[s].media_s += r["duration_s"]
+                out[s].seconds += secs
+        for s in failed:
+            if s in out:
+                out[s].failures += 1
+        if r["status"] != "ok":
+            out["write"].failures += 1  # quarantined by the record validator
+    # Rows that never reached the write stage were quarantined by decode.
+    out["decode"].failures += max(0, todo - len(stats_rows))
+    return list(out.values())

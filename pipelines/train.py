@@ -1,0 +1,60 @@
+"""`amuse train` / `ray job submit ... python pipelines/train.py --config configs/<name>.yaml`: RAFT alignment.
+
+Reads curation's samples.parquet and clips.parquet (``train.samples_uri`` / ``train.clips_uri``,
+default ``<output_dir>/<run>/``), trains with Ray Train + DeepSpeed (``raft.trainer``), and returns
+the URIs of the checkpoint, metrics and the exported HF-format aligned model.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from infra import storage
+from infra.config import to_dict
+from infra.ray_utils import init_ray
+from pipelines.args import parse_job_args
+from pipelines.config import AppConfig
+
+
+def _worker_env(cfg: AppConfig) -> dict[str, str]:
+    env = dict(cfg.storage.env())
+    env["DS_ACCELERATOR"] = os.environ.get("DS_ACCELERATOR", "cuda" if cfg.train.use_gpu else "cpu")
+    # one cacheable place for DeepSpeed's C++ builds (the shm comm op compiles on first use)
+    env["TORCH_EXTENSIONS_DIR"] = os.environ.get("TORCH_EXTENSIONS_DIR", str(Path(".cache/torch_extensions").resolve()))
+    return env
+
+
+def run(cfg: AppConfig) -> dict[str, str]:
+    from raft.trainer import fit
+
+    env = _worker_env(cfg)
+    os.environ.update(env)
+    init_ray(cfg.ray, env=env)
+    t = cfg.train
+    samples = t.samples_uri or cfg.output_uri("samples.parquet")
+    clips = t.clips_uri or cfg.output_uri("clips.parquet")
+    for uri in (samples, clips):
+        if not storage.exists(uri, cfg.storage):
+            raise SystemExit(f"train: {uri} not found; run curation first or set train.samples_uri/clips_uri")
+    storage_path = t.storage_path or cfg.output_uri("train")
+    # TensorBoard and JSONL need a local folder: beside the checkpoints when storage is local, else under
+    # run.output_dir when that is local, else ./outputs (under `ray job submit`, the job's working dir)
+    local_out = cfg.output_uri("train")
+    base = Path("outputs", cfg.run.name, "train") if storage.is_remote(local_out) else Path(local_out)
+    if not storage.is_remote(storage_path):
+        base = Path(storage_path)
+    log_dir = str((base / t.experiment_name / "logs").resolve())
+    return fit(t, samples, clips, storage_path, log_dir, cfg.storage, perception=to_dict(cfg.perception))
+
+
+def main(argv: list[str] | None = None) -> int:
+    _, cfg = parse_job_args("amuse train", "RAFT alignment on curated AMUSE samples (Ray Train + DeepSpeed).", argv)
+    for name, uri in run(cfg).items():
+        print(f"{name:<20} {uri}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

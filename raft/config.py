@@ -1,0 +1,158 @@
+"""The ``train`` section of the config: every RAFT hyperparameter, documented.
+
+The paper (arXiv 2512.16250) publishes none of K, beta, alpha, gamma or the learning rate;
+the defaults here are chosen to run on the tiny model on a 2-core CPU and are meant to be
+overridden (``--set train.beta=0.5``). DESIGN §7 gives the method and its notation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infra.config import ConfigError, doc_field
+
+
+@dataclass
+class TinyModelConfig:
+    """Shape of the random Qwen2.5-Omni thinker built offline when ``train.model_path`` is None."""
+
+    hidden_size: int = doc_field(64, "LM hidden size (the shared width of f_a, f_v, f_t, f_r).")
+    num_layers: int = doc_field(2, "LM decoder layers.")
+    num_heads: int = doc_field(4, "LM attention heads.")
+    num_kv_heads: int = doc_field(2, "LM key/value heads (grouped-query attention).")
+    intermediate_size: int = doc_field(512, "LM MLP width (512 puts one top-layer v_proj at ~0.5% of the tiny model).")
+    audio_d_model: int = doc_field(32, "Audio encoder width (projected to hidden_size by audio_tower.proj).")
+    audio_layers: int = doc_field(1, "Audio encoder layers.")
+    vision_hidden: int = doc_field(32, "Vision encoder width (merged to hidden_size by visual.merger).")
+    vision_depth: int = doc_field(1, "Vision encoder blocks.")
+    vocab_size: int = doc_field(1024, "BPE vocabulary trained locally with `tokenizers` (specials included).")
+    seed: int = doc_field(0, "Seed of the random weights, so every worker builds the same model.")
+
+
+@dataclass
+class SRAConfig:
+    """Which parameters form theta_cross; everything else is frozen."""
+
+    method: str = doc_field("sra", "sra: train the parameters matched below | lora: peft LoRA adapters on them | full.")
+    patterns: list[str] = doc_field(
+        doc="Regexes on parameter names always trained (sra) — the modality projectors/mergers by default.",
+        factory=lambda: [r"audio_tower\.proj\.weight$"],
+    )
+    layer_patterns: list[str] = doc_field(
+        doc="Regexes, relative to a decoder layer, trained in the selected LM layers (sra) or adapted (lora).",
+        factory=lambda: [r"self_attn\.v_proj\.weight$"],
+    )
+    top_layers: int = doc_field(1, "Select the top N decoder layers (ignored when layer_indices is set).")
+    layer_indices: list[int] | None = doc_field(None, "Explicit decoder layer indices (negative counts from the top).")
+    lora_rank: int = doc_field(8, "LoRA rank (method=lora).")
+    lora_alpha: float = doc_field(16.0, "LoRA scaling numerator (scale = alpha / rank).")
+    lora_dropout: float = doc_field(0.0, "LoRA dropout.")
+    lora_targets: list[str] = doc_field(
+        doc="Module-name suffixes LoRA adapts inside the selected layers (method=lora).",
+        factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+    )
+
+
+@dataclass
+class RewardWeights:
+    """lambda_c of r = sum_c lambda_c * s_c; components with weight 0 are not computed."""
+
+    sync: float = doc_field(0.5, "Attributed face track is in sync with the speech (pred_active_speaker).")
+    face: float = doc_field(0.5, "Attributed person is visible and active in the claimed span.")
+    speech: float = doc_field(0.5, "Quoted/summarized words agree with the ASR transcript.")
+    diarization: float = doc_field(0.5, "Claimed intervals are covered by one predicted speaker's turns.")
+    answer: float = doc_field(2.0, "Answer correctness against the sample's label (accuracy / tIoU / word F1).")
+    format: float = doc_field(1.0, "Output has the plan / act / reflect / answer sections.")
+
+
+@dataclass
+class TrainConfig:
+    # --- data and model
+    samples_uri: str | None = doc_field(None, "samples.parquet (local or s3://); None: <output_dir>/<run>/samples.parquet.")
+    clips_uri: str | None = doc_field(None, "clips.parquet; None: <output_dir>/<run>/clips.parquet.")
+    tasks: list[str] = doc_field(doc="Tasks to train on (empty: all).", factory=list)
+    prompt_mode: str = doc_field("guided", "Prompt mode for training prompts: zero_shot | guided | agentic.")
+    model_path: str | None = doc_field(None, "HF checkpoint folder of a Qwen2.5-Omni thinker; None builds the tiny model.")
+    tiny: TinyModelConfig = doc_field(doc="Shape of the tiny random model.", factory=TinyModelConfig)
+    model_cache_dir: str = doc_field(".cache/raft_tiny", "Where the tiny model/tokenizer is built once and reused.")
+    dtype: str = doc_field("float32", "Model dtype: float32 | bfloat16.")
+    max_audio_s: float = doc_field(4.0, "Audio seconds encoded per clip (from clip start); 25 tokens/s in Qwen2.5-Omni.")
+    num_frames: int = doc_field(4, "Video frames sampled evenly over the encoded span (0: audio only).")
+    frame_size: int = doc_field(56, "Frames are resized so each side is about this many pixels (multiple of 28).")
+    max_prompt_tokens: int = doc_field(384, "Text of the prompt is truncated (from the left of the cues) to this.")
+    grid_hop_s: float = doc_field(1.0, "Hop of the shared time grid for f_a, f_v, f_t, f_r.")
+    # --- RAFT objective
+    k: int = doc_field(4, "Candidates sampled per prompt.")
+    beta: float = doc_field(1.0, "RRO temperature: w = softmax(beta (r - mean r)); inf = best-of-K.")
+    lambda_rro: float = doc_field(1.0, "Weight of J_RRO in L = L_align - lambda_rro J_RRO + alpha L_temp.")
+    lambda_align: float = doc_field(1.0, "Weight of L_align (NLL of the reference answer); 0 for pure RRO.")
+    alpha: float = doc_field(0.1, "Weight of the temporal-coherence loss L_temp (0 disables it).")
+    gamma: float = doc_field(1.0, "Weight of the text/reasoning term ||f_t - f_r||^2 inside L_temp.")
+    delta: float = doc_field(0.5, "Weight of the derivative term ||Δf_a - Δf_v||^2 inside L_temp (0: main equation only).")
+    temporal_reduction: str = doc_field("mean", "L_temp over time: sum (as written) | mean over valid steps.")
+    length_norm: str = doc_field(
+        "mean", "log pi(y|x) of a candidate: mean (per-token mean, default) | sum (sequence total)."
+    )
+    max_new_tokens: int = doc_field(32, "Tokens generated per candidate.")
+    temperature: float = doc_field(1.0, "Sampling temperature for candidates.")
+    top_p: float = doc_field(1.0, "Nucleus sampling for candidates.")
+    rewards: RewardWeights = doc_field(doc="Reward component weights.", factory=RewardWeights)
+    sync_offset_tol_s: float = doc_field(0.2, "AV offset (s) under which a track counts as in sync.")
+    verify: list[str] = doc_field(
+        doc="Reward components that re-run perception on the clip span instead of reading pred_* (raft.verify): "
+        "diarization (diarize), speech (transcribe), sync/face (active_speaker). Empty: metadata only (cheap).",
+        factory=list,
+    )
+    verify_span_s: float | None = doc_field(
+        None, "Seconds from the clip start that verification perceives (None: the whole clip)."
+    )
+    # --- SRA
+    sra: SRAConfig = doc_field(doc="Which parameters train (theta_cross).", factory=SRAConfig)
+    # --- optimisation
+    lr: float = doc_field(1e-3, "AdamW learning rate of theta_cross.")
+    weight_decay: float = doc_field(0.0, "AdamW weight decay.")
+    grad_clip: float = doc_field(1.0, "Gradient norm clip (DeepSpeed gradient_clipping).")
+    steps: int = doc_field(4, "Optimizer steps in total (across resumes).")
+    sft_steps: int = doc_field(0, "Leading steps with L_align only (no sampling): the supervised warm start.")
+    batch_size: int = doc_field(2, "Prompts per worker per step (B); B x K candidates are scored per worker.")
+    seed: int = doc_field(0, "Seed of data order and sampling (each worker adds its rank).")
+    # --- distribution
+    num_workers: int = doc_field(2, "Ray Train workers.")
+    cpus_per_worker: float = doc_field(0.5, "CPUs each Ray Train worker reserves (fractional on small machines).")
+    use_gpu: bool = doc_field(False, "Give each worker a GPU (then backend should be nccl).")
+    backend: str = doc_field("gloo", "torch.distributed backend: gloo on CPU, nccl on GPU.")
+    zero_stage: int = doc_field(2, "DeepSpeed ZeRO stage (0-3; 2 keeps full parameters on each worker for generate).")
+    reward_actors: int = doc_field(2, "Reward actors in the rollout pool (0: serial in the worker).")
+    reward_actor_cpus: float = doc_field(0.25, "CPUs each reward actor reserves.")
+    torch_threads: int = doc_field(1, "torch threads per worker (small models run slower with more on a busy box).")
+    # --- checkpoints and logging
+    storage_path: str | None = doc_field(None, "Ray Train storage (local or s3://); None: <output_dir>/<run>/train.")
+    experiment_name: str = doc_field("raft", "Ray Train run name under storage_path (same name resumes).")
+    checkpoint_every: int = doc_field(2, "Checkpoint every N steps (and at the last step).")
+    keep_checkpoints: int = doc_field(2, "Checkpoints kept (Ray CheckpointConfig.num_to_keep).")
+    max_failures: int = doc_field(1, "Worker-group restarts Ray Train allows (FailureConfig).")
+    export: bool = doc_field(True, "Export the aligned weights in HF format after training.")
+    fail_at_step: int | None = doc_field(
+        None, "Fault injection for tests: rank 0 exits at this step once (a marker file records it)."
+    )
+
+    def validate(self) -> None:
+        if self.k < 1:
+            raise ConfigError("train.k must be >= 1")
+        if self.length_norm not in ("mean", "sum"):
+            raise ConfigError("train.length_norm must be mean or sum")
+        if self.temporal_reduction not in ("mean", "sum"):
+            raise ConfigError("train.temporal_reduction must be mean or sum")
+        if self.sra.method not in ("sra", "lora", "full"):
+            raise ConfigError("train.sra.method must be sra, lora or full")
+        if self.prompt_mode not in ("zero_shot", "guided", "agentic"):
+            raise ConfigError("train.prompt_mode must be zero_shot, guided or agentic")
+        if self.zero_stage not in (0, 1, 2, 3):
+            raise ConfigError("train.zero_stage must be 0..3")
+        from raft.verify import COMPONENT_TOOL
+
+        if set(self.verify) - set(COMPONENT_TOOL):
+            raise ConfigError(f"train.verify: unknown {sorted(set(self.verify) - set(COMPONENT_TOOL))} "
+                              f"(known: {sorted(COMPONENT_TOOL)})")
+        if self.beta < 0:
+            raise ConfigError("train.beta must be >= 0 (use .inf for best-of-K)")

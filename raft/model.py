@@ -1,0 +1,239 @@
+"""The policy: one adapter over ``Qwen2_5OmniThinkerForConditionalGeneration``.
+
+It encodes a clip's audio and sampled frames with the prompt (``raft.processor``), samples K
+candidates, returns per-token log-probabilities of given continuations, and reads the
+time-aligned embeddings f_a, f_v, f_t, f_r off the LM's last hidden layer for L_temp.
+
+The tiny random model (tests, demo, benches) is built offline once and cached under
+``train.model_cache_dir``; after that every process loads it with the same
+``from_pretrained`` code that loads a real checkpoint or an exported aligned model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from raft.config import TinyModelConfig, TrainConfig
+from raft.processor import AUDIO, EOS, IM_END, IMAGE, Encoded, OmniProcessor
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+PATCH, MERGE, MELS = 14, 2, 128
+
+
+def tiny_thinker_config(t: TinyModelConfig, proc: OmniProcessor):
+    from transformers import Qwen2_5OmniThinkerConfig
+
+    ids = proc.ids
+    vocab = -(-len(proc.tokenizer) // 64) * 64  # >= tokenizer size, so no sampled id falls outside it
+    head_dim = t.hidden_size // t.num_heads
+    # mrope splits head_dim/2 rotary pairs over (time, height, width), as Qwen's 16/24/24 does for 128.
+    half = head_dim // 2
+    mrope = [half - 2 * (half * 3 // 8), half * 3 // 8, half * 3 // 8]
+    return Qwen2_5OmniThinkerConfig(
+        audio_config=dict(num_mel_bins=MELS, encoder_layers=t.audio_layers, encoder_attention_heads=2,
+                          encoder_ffn_dim=2 * t.audio_d_model, d_model=t.audio_d_model, output_dim=t.hidden_size,
+                          n_window=50, max_source_positions=1500),
+        vision_config=dict(depth=t.vision_depth, hidden_size=t.vision_hidden, intermediate_size=2 * t.vision_hidden,
+                           num_heads=2, patch_size=PATCH, spatial_merge_size=MERGE, temporal_patch_size=2,
+                           out_hidden_size=t.hidden_size, window_size=112, fullatt_block_indexes=[t.vision_depth - 1]),
+        text_config=dict(vocab_size=vocab, hidden_size=t.hidden_size, intermediate_size=t.intermediate_size,
+                         num_hidden_layers=t.num_layers, num_attention_heads=t.num_heads,
+                         num_key_value_heads=t.num_kv_heads, max_position_embeddings=4096,
+                         rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": mrope},
+                         eos_token_id=ids[IM_END], pad_token_id=ids[EOS]),
+        audio_token_index=ids[AUDIO], image_token_index=ids[IMAGE], video_token_index=ids["<|VIDEO|>"],
+        audio_start_token_id=ids["<|audio_bos|>"], audio_end_token_id=ids["<|audio_eos|>"],
+        vision_start_token_id=ids["<|vision_bos|>"], vision_end_token_id=ids["<|vision_eos|>"],
+        user_token_id=ids["<|im_start|>"],
+    )
+
+
+def build_tiny(cfg: TrainConfig) -> Path:
+    """Build (once) the tiny random thinker + processor; return the cached folder. Safe under races:
+    each builder writes a temp folder and renames it into place; losers discard theirs."""
+    from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+
+    key = hashlib.sha1(json.dumps({**asdict(cfg.tiny), "frame": cfg.frame_size, "v": 1}, sort_keys=True).encode())
+    target = Path(cfg.model_cache_dir).resolve() / f"tiny-{key.hexdigest()[:12]}"
+    if (target / "config.json").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    proc = OmniProcessor.tiny(cfg.tiny.vocab_size, MELS, PATCH, MERGE, cfg.frame_size, cfg.max_audio_s)
+    torch.manual_seed(cfg.tiny.seed)
+    model = Qwen2_5OmniThinkerForConditionalGeneration(tiny_thinker_config(cfg.tiny, proc))
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))
+    model.save_pretrained(str(tmp))
+    proc.save_pretrained(tmp)
+    try:
+        os.rename(tmp, target)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+@dataclass
+class Scored:
+    """Output of :meth:`OmniPolicy.score` for N continuations of one prompt."""
+
+    token_logprobs: torch.Tensor  # (N, L) log pi(y_t | x, y_<t); 0 where mask is 0
+    mask: torch.Tensor  # (N, L) 1 for real continuation tokens
+    hidden: torch.Tensor  # (N, S, D) last-layer LM states of prompt + continuation
+    prompt_len: int
+
+
+class OmniPolicy:
+    """A Qwen2.5-Omni thinker and its processor, with the calls RAFT needs."""
+
+    def __init__(self, model, processor: OmniProcessor):
+        self.model = model
+        self.processor = processor
+        self.stop_ids = [processor.ids[IM_END], processor.ids[EOS]]
+        # media placeholders must never be sampled: the thinker would look for features that do not exist
+        self.suppress_ids = [i for t, i in processor.ids.items() if t not in (IM_END, EOS)]
+
+    # -- loading ---------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | Path, dtype: str = "float32", max_audio_s: float = 30.0) -> OmniPolicy:
+        """Load an exported/aligned thinker folder or a full Qwen2.5-Omni checkpoint; never downloads."""
+        from transformers import Qwen2_5OmniThinkerForConditionalGeneration
+
+        path = Path(path)
+        meta = json.loads((path / "config.json").read_text())
+        kwargs = {"dtype": _DTYPES[dtype], "local_files_only": True}
+        if meta.get("model_type") == "qwen2_5_omni":
+            # full omni checkpoint (thinker + talker + token2wav): keep only the thinker
+            from transformers import Qwen2_5OmniForConditionalGeneration
+
+            model = Qwen2_5OmniForConditionalGeneration.from_pretrained(str(path), **kwargs).thinker
+        else:
+            model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(str(path), **kwargs)
+        return cls(model, OmniProcessor.from_pretrained(path, max_audio_s=max_audio_s))
+
+    @classmethod
+    def build(cls, cfg: TrainConfig) -> OmniPolicy:
+        path = cfg.model_path or build_tiny(cfg)
+        policy = cls.from_pretrained(path, cfg.dtype, cfg.max_audio_s)
+        return policy
+
+    def save_pretrained(self, path: str | Path) -> None:
+        self.model.save_pretrained(str(path))
+        self.processor.save_pretrained(path)
+
+    # -- sampling --------------------------------------------------------------------------------
+    def _device_inputs(self, enc: Encoded, n: int = 1) -> dict[str, torch.Tensor]:
+        dev = next(self.model.parameters()).device
+        dtype = next(self.model.parameters()).dtype
+        out = {}
+        for k, v in enc.inputs.items():
+            if k == "pixel_values":  # patches of all images are concatenated, not batched
+                v = v.repeat(n, 1).to(dtype)
+            elif k == "image_grid_thw":
+                v = v.repeat(n, 1)
+            elif k == "input_features":
+                v = v.repeat(n, 1, 1).to(dtype)
+            else:
+                v = v.repeat(n, 1)
+            out[k] = v.to(dev)
+        return out
+
+    @torch.no_grad()
+    def generate(self, enc: Encoded, k: int, max_new_tokens: int, temperature: float = 1.0,
+                 top_p: float = 1.0) -> list[list[int]]:
+        """K sampled continuations of one prompt, each cut after its first stop token (kept)."""
+        was_training = self.model.training
+        self.model.eval()
+        out = self.model.generate(
+            **self._device_inputs(enc), do_sample=True, num_return_sequences=k, max_new_tokens=max_new_tokens,
+            temperature=temperature, top_p=top_p, top_k=0, eos_token_id=self.stop_ids,
+            suppress_tokens=self.suppress_ids,
+            pad_token_id=self.processor.ids[EOS],
+        )
+        self.model.train(was_training)
+        seqs = []
+        for row in out[:, enc.length:].tolist():
+            cut = next((i + 1 for i, t in enumerate(row) if t in self.stop_ids), len(row))
+            seqs.append(row[:cut])
+        return seqs
+
+    def reference_ids(self, text: str) -> list[int]:
+        """Token ids of a reference answer, terminated like a chat turn so the model learns to stop."""
+        return self.processor.encode_text(text) + [self.processor.ids[IM_END]]
+
+    def decode(self, ids: list[int]) -> str:
+        return self.processor.decode(ids)
+
+    # -- scoring ---------------------------------------------------------------------------------
+    def score(self, enc: Encoded, continuations: list[list[int]]) -> Scored:
+        """log pi of each continuation given the prompt, with gradients, in one batched forward."""
+        n, p = len(continuations), enc.length
+        lmax = max(1, max(len(c) for c in continuations))
+        dev = next(self.model.parameters()).device
+        pad = self.processor.ids[EOS]
+        cont = torch.full((n, lmax), pad, dtype=torch.long, device=dev)
+        mask = torch.zeros((n, lmax), device=dev)
+        for i, c in enumerate(continuations):
+            if c:
+                cont[i, : len(c)] = torch.tensor(c, device=dev)
+                mask[i, : len(c)] = 1
+        inputs = self._device_inputs(enc, n)
+        inputs["input_ids"] = torch.cat([inputs["input_ids"], cont], dim=1)
+        inputs["attention_mask"] = torch.cat([inputs["attention_mask"], mask.long()], dim=1)
+        # the base model gives hidden states; the LM head runs on the continuation slice only,
+        # which keeps the (N, L, vocab) logits small for a 152k vocabulary
+        hidden = self.model.model(**inputs, use_cache=False).last_hidden_state
+        logits = self.model.lm_head(hidden[:, p - 1 : p - 1 + lmax]).float()
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, cont.unsqueeze(-1)).squeeze(-1) * mask
+        return Scored(logp, mask, hidden, p)
+
+    # -- time-aligned features -------------------------------------------------------------------
+    def time_features(self, enc: Encoded, hidden: torch.Tensor, span_s: float, hop_s: float,
+                      response_len: int, response_intervals: list[tuple[float, float]] | None = None):
+        """f_a, f_v, f_t, f_r (T, D) and their masks (T,) on the grid [0, span_s) with hop ``hop_s``.
+
+        - f_a(t): mean LM state of audio tokens whose 40 ms slot starts in bin t;
+        - f_v(t): mean LM state of the image tokens of frames sampled in bin t;
+        - f_t(t): mean LM state of transcript-line tokens in the prompt whose line covers bin t;
+        - f_r(t): mean LM state of the response tokens, placed on the bins the response claims
+          (its answer intervals) or, without intervals, on every bin.
+        ``hidden`` is one row (S, D) of :meth:`score`'s output.
+        """
+        ids = enc.inputs["input_ids"][0].to(hidden.device)
+        p, d = enc.length, hidden.shape[-1]
+        t_bins = max(1, int(round(span_s / hop_s)))
+        feats = {k: torch.zeros(t_bins, d, device=hidden.device, dtype=hidden.dtype) for k in "avtr"}
+        counts = {k: torch.zeros(t_bins, device=hidden.device) for k in "avtr"}
+
+        def add(key: str, vec: torch.Tensor, t0: float, t1: float | None = None) -> None:
+            b0 = int(t0 // hop_s)
+            b1 = b0 + 1 if t1 is None else max(b0 + 1, int(-(-t1 // hop_s)))
+            for b in range(max(b0, 0), min(b1, t_bins)):
+                feats[key][b] = feats[key][b] + vec
+                counts[key][b] += 1
+
+        audio_pos = (ids == self.processor.ids[AUDIO]).nonzero().flatten()
+        for pos, t in zip(audio_pos.tolist(), enc.audio_times.tolist(), strict=False):
+            add("a", hidden[pos], t)
+        image_pos = (ids == self.processor.ids[IMAGE]).nonzero().flatten()
+        if len(enc.image_times):
+            per = len(image_pos) // len(enc.image_times)
+            for i, t in enumerate(enc.image_times):
+                add("v", hidden[image_pos[i * per : (i + 1) * per]].mean(0), t)
+        for a, b, t0, t1 in enc.text_spans:
+            add("t", hidden[a:b].mean(0), t0, t1)
+        if response_len > 0:
+            r = hidden[p : p + response_len].mean(0)
+            for t0, t1 in response_intervals or [(0.0, span_s)]:
+                add("r", r, t0, t1)
+        out, masks = {}, {}
+        for k in "avtr":
+            masks[k] = (counts[k] > 0).float()
+            out[k] = feats[k] / counts[k].clamp(min=1).unsqueeze(-1)
+        return out, masks

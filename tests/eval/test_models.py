@@ -1,0 +1,99 @@
+"""Model adapters behind the one interface: random, tool-only, local HF policy (OpenAI: see the endpoint tests)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from serve_fixtures import write_wav
+
+from eval.models.base import AgentContext, ModelAdapter
+from eval.models.evidence import from_cues
+from eval.models.random_baseline import RandomAdapter
+from eval.models.tool_only import ToolOnlyAgent
+from eval.parsing import parse_intervals
+
+
+def ctx(task="AVSA", mode="guided", **kw):
+    base = dict(task=task, mode=mode, question="Between 2.0 s and 4.0 s of the clip, which of the visible people is speaking?",
+                options=["the person on the left of the frame", "the person on the right of the frame"], sample_id="s1",
+                clip_uris=["c.wav"], clip_spans=[(10.0, 16.0)])
+    base.update(kw)
+    return AgentContext(**base)
+
+
+def test_adapters_implement_the_interface():
+    assert isinstance(RandomAdapter(), ModelAdapter) and isinstance(ToolOnlyAgent(), ModelAdapter)
+
+
+def test_random_is_seeded_and_in_range():
+    a, b = RandomAdapter(seed=1), RandomAdapter(seed=1)
+    letters = [a.generate([], ctx(sample_id=f"s{i}")) for i in range(40)]
+    assert letters == [b.generate([], ctx(sample_id=f"s{i}")) for i in range(40)]
+    assert set(letters) == {"A", "B"}
+    iv = parse_intervals(a.generate([], ctx(task="STG", options=[])))
+    assert iv.ok and 0.0 <= iv.value[0][0] <= iv.value[0][1] <= 6.0  # inside the clip, clip-relative
+
+
+def test_tool_only_zero_shot_has_nothing_to_go_on():
+    assert ToolOnlyAgent().generate([], ctx(mode="zero_shot")) == "A"
+    assert ToolOnlyAgent().generate([], ctx(task="STG", mode="zero_shot", options=[])) == "[]"
+
+
+def test_tool_only_agentic_first_calls_tools():
+    out = json.loads(ToolOnlyAgent().generate([], ctx(mode="agentic", tools_allowed=True)))
+    assert [c["name"] for c in out["tool_calls"]] == ["diarize", "track_faces", "active_speaker"]
+
+
+CUES = {  # curation's compact guided cues (eval/tasks/common.py cues), clip-relative seconds
+    "turns": [{"start": 0.0, "end": 1.9, "speaker": "SPK_0"}, {"start": 2.1, "end": 3.9, "speaker": "SPK_1"},
+              {"start": 4.2, "end": 5.8, "speaker": "SPK_0"}],
+    "transcript": [{"start": 0.0, "end": 1.9, "speaker": "SPK_0", "text": "we should ship on friday"},
+                   {"start": 2.1, "end": 3.9, "speaker": "SPK_1", "text": "friday is too early"}],
+    "faces": [{"track_id": "t0", "from": 0.0, "to": 6.0, "position": "left"}, {"track_id": "t1", "from": 0.0, "to": 6.0, "position": "right"}],
+    "active_speaker": [{"track_id": "t0", "mean_score": 0.4}, {"track_id": "t1", "mean_score": 0.6}],
+}
+
+
+def test_tool_only_guided_reads_curation_cues():
+    agent = ToolOnlyAgent()
+    ev = from_cues(CUES)
+    assert ev.speaker_at(2.5, 3.5) == "SPK_1" and ev.track_x("t0") < ev.track_x("t1")
+    srid = ctx(task="SRID", question="Listen to the segment from 0.0 s to 1.9 s. Which of the later segments is spoken by the same person?",
+               options=["the segment from 2.1 s to 3.9 s", "the segment from 4.2 s to 5.8 s"], cues=CUES)
+    assert agent.generate([], srid) == "B"
+    stg = ctx(task="STG", options=[], cues=CUES, question='When does the person who says "friday is too early" speak? Answer ...')
+    assert parse_intervals(agent.generate([], stg)).value == [(2.1, 3.9)]
+    nsp = ctx(task="NSP", question="Watch the clip up to 4.0 s only. Who speaks next, after that moment?",
+              options=["Speaker 2 (first heard at 2.0 s)", "Speaker 1 (first heard at 0.0 s)"], cues=CUES)
+    assert agent.generate([], nsp) == "B"  # alternation: SPK_0 (first heard at 0 s) speaks after SPK_1
+    avds = agent.generate([], ctx(task="AVDS", options=[], cues=CUES))
+    assert avds == "Speaker 1: we should ship on friday Speaker 2: friday is too early"
+
+
+def test_tool_only_agentic_answers_from_tool_results():
+    entries = [
+        {"tool": "track_faces", "arguments": {"clip": 0}, "ok": True, "result": {"tracks": [
+            {"track_id": "a", "boxes": [{"t": 1.0, "x1": 0.7, "y1": 0.1, "x2": 0.9, "y2": 0.4, "score": 1.0}]},
+            {"track_id": "b", "boxes": [{"t": 1.0, "x1": 0.1, "y1": 0.1, "x2": 0.3, "y2": 0.4, "score": 1.0}]}]}},
+        {"tool": "active_speaker", "arguments": {"clip": 0}, "ok": True, "result": {"tracks": [
+            {"track_id": "a", "times": [2.5, 3.0, 5.0], "scores": [0.9, 0.8, 0.1]},
+            {"track_id": "b", "times": [2.5, 3.0, 5.0], "scores": [0.1, 0.2, 0.9]}]}},
+    ]
+    out = json.loads(ToolOnlyAgent().generate([], ctx(mode="agentic", evidence=entries)))
+    assert out["answer"] == "B"  # track a (right) is active 2-4 s
+
+
+@pytest.mark.slow
+def test_hf_policy_adapter_generates_from_clip(tmp_path):
+    from eval.models.hf import HFPolicyAdapter
+    from raft.config import TrainConfig
+    from raft.model import build_tiny
+
+    path = build_tiny(TrainConfig(model_cache_dir=str(tmp_path / "tiny")))
+    wav = write_wav(tmp_path / "c.wav", 3.0)
+    a = HFPolicyAdapter("policy", str(path), max_new_tokens=8)
+    c = ctx(clip_uris=[wav], clip_spans=[(0.0, 3.0)])
+    first = a.generate([{"role": "user", "content": "q"}], c)
+    assert isinstance(first, str)
+    assert a.generate([{"role": "user", "content": "q"}], c) == first  # seeded per (sample, mode)

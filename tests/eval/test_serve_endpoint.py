@@ -1,0 +1,187 @@
+"""The HTTP endpoint on a real Ray Serve app on 127.0.0.1: openai client and raw HTTP."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from serve_fixtures import API_KEY, media_dir, serve_config, start_ray
+
+pytestmark = pytest.mark.slow
+
+OPTIONS = ["the person on the left", "the person on the right"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    import ray
+    from ray import serve
+
+    from eval.serving.app import free_port, start
+
+    media = media_dir(tmp_path_factory.mktemp("media"))
+    start_ray()
+    try:
+        cfg = serve_config(media, free_port())
+        url = start(cfg)
+        yield {"url": url, "media": media}
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def post(server, path, body, key=API_KEY, timeout=30.0):
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    return httpx.post(server["url"] + path, json=body, headers=headers, timeout=timeout)
+
+
+def answer_body(server, clip="ok", mode="agentic", **kw):
+    body = {"model": "tool_only", "task": "AVSA", "mode": mode, "question": "Who speaks between 2 s and 4 s?",
+            "options": OPTIONS, "clip_uris": [server["media"][clip]], "sample_id": "s1"}
+    body.update(kw)
+    return body
+
+
+def test_healthz_needs_no_key(server):
+    r = httpx.get(server["url"] + "/healthz", timeout=10)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["status"] == "ok" and set(body["models"]) == {"tool_only", "random"}
+    assert set(body["tools"]) == {"diarize", "transcribe", "detect_faces", "track_faces", "sync_check", "active_speaker"}
+
+
+def test_openai_client_chat_and_models(server):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server["url"] + "/v1", api_key=API_KEY)
+    assert {m.id for m in client.models.list().data} == {"tool_only", "random"}
+    resp = client.chat.completions.create(model="random", messages=[{"role": "user", "content": "Who speaks? A. x B. y"}])
+    assert resp.choices[0].message.role == "assistant"
+    assert resp.choices[0].message.content == "A"  # the random baseline without structured context
+    assert resp.model == "random"
+
+
+def test_openai_client_wrong_key_is_401(server):
+    import openai
+
+    client = openai.OpenAI(base_url=server["url"] + "/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as exc:
+        client.chat.completions.create(model="random", messages=[{"role": "user", "content": "hi"}])
+    assert exc.value.status_code == 401
+
+
+def test_agentic_answer_happy_path(server):
+    r = post(server, "/v1/amuse/answer", answer_body(server))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["answer"] and '"answer": "B"' in body["answer"] or body["answer"] == "B"
+    trace = body["trace"]
+    assert set(trace) >= {"plan", "act", "reflect", "answer"}
+    assert trace["plan"].startswith("AVSA") and trace["reflect"] == "answered from tool outputs"
+    assert [a["tool"] for a in trace["act"]] == ["diarize", "track_faces", "active_speaker"]
+    assert all(a["ok"] for a in trace["act"])
+    assert body["tools_called"] == ["diarize", "track_faces", "active_speaker"]
+    # the clip span defaulted to the whole 2 s file
+    assert trace["act"][0]["result"]["end_s"] == pytest.approx(2.0, abs=0.05)
+
+
+def test_guided_without_cues_gets_tool_cues(server):
+    r = post(server, "/v1/amuse/answer", answer_body(server, mode="guided"))
+    assert r.status_code == 200, r.text
+    assert r.json()["answer"] == "B"
+
+
+@pytest.mark.parametrize("key", [None, "wrong-key", API_KEY + "x"])
+def test_missing_or_wrong_key_is_401(server, key):
+    r = post(server, "/v1/amuse/answer", answer_body(server), key=key)
+    assert r.status_code == 401
+    assert r.headers.get("www-authenticate") == "Bearer"
+
+
+def test_non_bearer_scheme_is_401(server):
+    r = httpx.post(server["url"] + "/v1/amuse/answer", json=answer_body(server), timeout=10,
+                   headers={"Authorization": f"Basic {API_KEY}"})
+    assert r.status_code == 401
+
+
+def test_no_key_wins_over_bad_body(server):
+    assert post(server, "/v1/amuse/answer", {"nonsense": 1}, key=None).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"mode": "telepathic"}, "mode"),
+        ({"question": ""}, "question"),
+        ({"clip_uris": []}, "clip_uris"),
+        ({"unexpected": 1}, "unexpected"),
+        ({"clip_spans": [[3.0, 1.0]]}, "clip_spans"),
+    ],
+)
+def test_malformed_body_is_422_naming_the_field(server, change, field):
+    r = post(server, "/v1/amuse/answer", answer_body(server, **change))
+    assert r.status_code == 422
+    assert field in r.text
+
+
+def test_malformed_chat_body_is_422(server):
+    r = post(server, "/v1/chat/completions", {"model": "random", "messages": "hello"})
+    assert r.status_code == 422 and "messages" in r.text
+    raw = httpx.post(server["url"] + "/v1/chat/completions", content=b"{not json", timeout=10,
+                     headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"})
+    assert raw.status_code == 422
+
+
+def test_media_outside_roots_is_403(server):
+    for uri in [server["media"]["outside"], "/etc/passwd", server["media"]["root"] + "/../outside/clip.wav", "s3://other-bucket/x.mp4"]:
+        r = post(server, "/v1/amuse/answer", answer_body(server, clip_uris=[uri]))
+        assert r.status_code == 403, (uri, r.text)
+        assert "outside the allowed roots" in r.json()["error"]["message"]
+
+
+def test_oversized_or_too_long_media_is_413(server):
+    r = post(server, "/v1/amuse/answer", answer_body(server, clip="big"))
+    assert r.status_code == 413 and "bytes" in r.json()["error"]["message"]
+    r = post(server, "/v1/amuse/answer", answer_body(server, clip="long"))
+    assert r.status_code == 413 and "lasts 4.5 s" in r.json()["error"]["message"]
+    r = post(server, "/v1/amuse/answer", answer_body(server, clip_uris=[server["media"]["root"] + "/missing.wav"]))
+    assert r.status_code == 404
+
+
+def test_tool_timeout_is_reported_in_trace_and_server_keeps_serving(server):
+    t0 = time.perf_counter()
+    r = post(server, "/v1/amuse/answer", answer_body(server, clip="slow"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    act = body["trace"]["act"]
+    assert len(act) == 3 and all(not a["ok"] for a in act)
+    assert all(a["error"].startswith("timeout: tool") and "0.5 s" in a["error"] for a in act)
+    assert body["trace"]["reflect"].startswith("tool errors")
+    assert time.perf_counter() - t0 < 10
+    # still serving, promptly
+    ok = post(server, "/v1/amuse/answer", answer_body(server))
+    assert ok.status_code == 200 and ok.json()["trace"]["act"][0]["ok"]
+    assert httpx.get(server["url"] + "/healthz", timeout=10).status_code == 200
+
+
+def test_unknown_model_is_404(server):
+    r = post(server, "/v1/amuse/answer", answer_body(server, model="gpt-17"))
+    assert r.status_code == 404
+
+
+def test_openai_adapter_against_our_endpoint(server):
+    from eval.models.openai_compat import OpenAIAdapter
+
+    a = OpenAIAdapter("remote-random", server["url"] + "/v1", remote_model="random", api_key=API_KEY)
+    assert a.generate([{"role": "user", "content": "Pick one."}]) == "A"
+
+
+def test_llm_judge_through_an_openai_compatible_endpoint(server, monkeypatch):
+    from eval.metrics.judge import Judge, parse_score
+
+    monkeypatch.setenv("JUDGE_KEY", API_KEY)
+    judge = Judge(server["url"] + "/v1", "random", api_key_env="JUDGE_KEY")
+    # the random model answers "A": no number, so the score is missing (None), never 0
+    assert judge.score("Bob thanks Alice.", ["Bob thanks Alice for the report."]) is None
+    assert [parse_score(t) for t in ["7", "Score: 8/10", "10", "I'd say 6.5", "none"]] == [7.0, 8.0, 10.0, 6.5, None]

@@ -1,0 +1,70 @@
+"""Embedded stack accuracy on the generated corpus, scored with the field's tools (issue 3, item 5).
+
+Subset, to stay near 90 s on a shared 2-core machine: the first scene of each source with one
+file span (AMI, AVA, VoxCeleb2, YouTube; Friends-MMC's per-utterance clips are left out) for
+audio, and the first AVA scene for video (it carries the AVA CSV). ``bench/perception.py``
+reports the same figures over every scene.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perception import corpus_eval as ce
+from perception.actors import as_config, run_all
+from perception.scoring import der, der_total, wer
+
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
+VIDEO_SCENE = "ava/QITCh1RTGRV#0"
+
+
+@pytest.fixture(scope="module")
+def results():
+    if not (CORPUS / "manifest.json").is_file():
+        pytest.skip("data/corpus is missing (make corpus)")
+    cfg = as_config(None)
+    firsts: dict[str, dict] = {}
+    for sc in ce.load_scenes(CORPUS):
+        firsts.setdefault(sc["source"], sc)
+    out = {}
+    for sc in firsts.values():
+        row = ce.scene_row(sc)
+        video = sc["scene_id"] == VIDEO_SCENE
+        stages = ("vad", "diarization", "asr") + (("faces", "active_speaker") if video else ())
+        out[sc["scene_id"]] = (sc, run_all(row, cfg, stages=stages))
+    return out
+
+
+def test_outputs_have_no_errors(results):
+    assert all(not o["errors"] for _, o in results.values()), {k: o["errors"] for k, (_, o) in results.items()}
+
+
+@pytest.mark.xfail(strict=True, reason="embedded diarization misses the 10% DER target on the corpus: measured 0.22 on this subset, "
+                   "0.19 over 12 scenes (bench/README.md); similar flite voices over-split on VoxCeleb2 scenes")
+def test_der_multi_party_scenes(results):
+    pairs = [(ce.gt_turns(sc), o["pred_turns"], (sc["start"], sc["end"])) for sc, o in results.values()]
+    per = {k: round(der(*p[:2], uem=p[2]), 3) for k, p in zip(results, pairs, strict=True)}
+    total = der_total(pairs)
+    print(f"corpus DER (collar 0.25, count estimated) = {total:.3f} per scene {per}")
+    assert total <= 0.10
+
+
+def test_wer_reported_and_sane(results):
+    refs = [" ".join(t["text"] for t in sc["turns"]) for sc, _ in results.values()]
+    hyps = [" ".join(s["text"] for s in o["pred_transcript"]) for _, o in results.values()]
+    score = wer(refs, hyps)
+    print(f"pocketsphinx corpus WER = {score:.3f}")
+    assert 0.0 <= score < 1.0  # reported, no target in the issue; flite speech decodes to real words
+
+
+def test_video_recall_asd_accuracy_and_ava_map(results):
+    sc, out = results[VIDEO_SCENE]
+    vm = ce.video_metrics(sc, out)
+    s = ce.summarize(vm["asd_rows"], vm["ava_rows"])
+    print(f"face recall={vm['face_recall']:.3f} ASD acc={s['asd_accuracy']:.3f} mAP={s['asd_map']:.3f} "
+          f"AVA mAP={s['ava_map']:.3f} ({len(vm['ava_rows'])} AVA rows)")
+    assert vm["face_recall"] >= 0.9
+    assert s["asd_accuracy"] >= 0.85
+    assert len(vm["ava_rows"]) > 0 and s["ava_map"] >= 0.8

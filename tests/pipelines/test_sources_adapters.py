@@ -1,0 +1,249 @@
+"""Each source adapter on a fixture in its dataset's real format, quirks included, and on a broken one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from corpus_fixtures import (
+    VOX_META,
+    write_ami,
+    write_ava,
+    write_friends,
+    write_voxceleb2,
+    write_youtube,
+)
+
+from infra.schemas import CLIP_SCHEMA
+from infra.validate import validate_row
+from pipelines.sources import ADAPTERS, ClipCut, ClipRef, Quarantined
+from pipelines.sources.base import cut_on_turns, overlap_ratio
+
+CUT = ClipCut(10.0, 50.0)
+
+
+def scan(name: str, root, **options) -> tuple[list[ClipRef], list[Quarantined]]:
+    adapter = ADAPTERS[name](str(root / name), CUT, None, options)
+    items = list(adapter.scan())
+    return [i for i in items if isinstance(i, ClipRef)], [i for i in items if isinstance(i, Quarantined)]
+
+
+def check_refs(refs: list[ClipRef]) -> None:
+    """Every ref is a valid partial CLIP_SCHEMA row within the length bounds, turns inside the clip."""
+    for i, ref in enumerate(refs):
+        row = ref.to_row()
+        assert CUT.min_s - 1e-6 <= row["duration_s"] <= CUT.max_s + 1e-6, row
+        for t in row["gt_turns"]:
+            assert ref.start_s - 1e-6 <= t["start"] < t["end"] <= ref.end_s + 1e-6
+        full = {k: row.get(k) for k in CLIP_SCHEMA.names if k in row}
+        full.update(schema_version="1.0", sample_rate=16000, fps=5.0)
+        validate_row(full, CLIP_SCHEMA, i)
+    assert len({r.clip_id for r in refs}) == len(refs)
+
+
+def test_cut_on_turns_respects_bounds_and_boundaries():
+    turns = [{"start": s, "end": s + 4.0, "speaker": "ab"[k % 2]} for k, s in enumerate(range(0, 120, 5))]
+    clips, unplaced = cut_on_turns(turns, 0, 120, 10, 50)
+    assert clips and unplaced == 0
+    starts = {t["start"] for t in turns}
+    ends = {t["end"] for t in turns}
+    for a, b in clips:
+        assert 10 <= b - a <= 50 and a in starts and b in ends
+    # Overlapping turns are never split: the overlapped block is one unit.
+    ov = [{"start": 0, "end": 6, "speaker": "a"}, {"start": 5, "end": 12, "speaker": "b"}]
+    assert cut_on_turns(ov, 0, 20, 10, 50)[0] == [(0, 12)]
+    assert overlap_ratio(ov, 0, 12) == pytest.approx(1 / 12)
+
+
+def test_ami_rttm_uem_and_media(tmp_path):
+    turns = write_ami(tmp_path)
+    refs, quarantined = scan("ami", tmp_path)
+    assert not quarantined and len(refs) >= 2
+    check_refs(refs)
+    r = refs[0]
+    assert r.media_uri.endswith("ES2002a.Closeup1.mp4") and r.audio_uri.endswith("ES2002a.Mix-Headset.wav")
+    assert r.source_video_id == "ES2002a" and [x.scene_index for x in refs] == list(range(len(refs)))
+    assert {t["speaker"] for t in r.gt_turns} <= {s for _, _, s in turns}
+    row = r.to_row()
+    assert row["gt_num_speakers"] == 3 and 0 < row["gt_overlap_ratio"] < 0.5
+    assert row["gt_face_tracks"] == [] and row["gt_num_visible"] is None
+
+
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ("SPEAKER ES2002a 1 3.0 2.0 <NA> <NA> MEE006 <NA>", "9 fields, expected 10"),
+        ("SPEAKER ES2002a 1 abc 2.0 <NA> <NA> MEE006 <NA> <NA>", "onset is not a number"),
+        ("SPEAKER ES2002a 1 3.0 -2 <NA> <NA> MEE006 <NA> <NA>", "out of range"),
+        ("LEXEME ES2002a 1 3.0 2.0 <NA> <NA> MEE006 <NA> <NA>", "not SPEAKER"),
+    ],
+)
+def test_ami_broken_rttm_line_is_quarantined_with_line_number(tmp_path, line, needle):
+    write_ami(tmp_path, video=False)
+    rttm = tmp_path / "ami" / "rttm" / "ES2002a.rttm"
+    lines = rttm.read_text().splitlines()
+    lines.insert(2, line)
+    rttm.write_text("\n".join(lines) + "\n")
+    refs, quarantined = scan("ami", tmp_path)
+    assert refs == []  # the meeting's labels cannot be trusted
+    (q,) = quarantined
+    assert q.uri == str(rttm) and q.line == 3 and needle in q.reason and q.stage == "adapter"
+    assert q.to_row()["quarantine_id"]
+
+
+def test_ami_missing_audio_is_quarantined(tmp_path):
+    write_ami(tmp_path, video=False)
+    (tmp_path / "ami/amicorpus/ES2002a/audio/ES2002a.Mix-Headset.wav").unlink()
+    refs, quarantined = scan("ami", tmp_path)
+    assert refs == [] and "audio missing" in quarantined[0].reason
+
+
+def test_ava_8_columns_labels_and_tracks(tmp_path):
+    write_ava(tmp_path)
+    refs, quarantined = scan("ava", tmp_path)
+    assert not quarantined and refs
+    check_refs(refs)
+    r = refs[0]
+    assert r.gt_num_visible == 2
+    ids = {t["track_id"] for t in r.gt_face_tracks}
+    assert ids == {"abcDEF12345_0001", "abcDEF12345_0002"}
+    labels = {b["label"] for t in r.gt_face_tracks for b in t["boxes"]}
+    assert labels <= {"SPEAKING_AUDIBLE", "NOT_SPEAKING", "SPEAKING_NOT_AUDIBLE"}
+    # Turns are the SPEAKING_AUDIBLE runs: A speaks 0-10 s, B 10-20 s.
+    first = [t for t in r.gt_turns if t["start"] < 15]
+    assert first[0]["speaker"] == "abcDEF12345_0001" and first[0]["end"] == pytest.approx(10.0)
+    assert first[1]["speaker"] == "abcDEF12345_0002"
+    # SPEAKING_NOT_AUDIBLE is not a turn (the official positive class is SPEAKING_AUDIBLE only).
+    all_turns = [t for ref in refs for t in ref.gt_turns]
+    assert max(t["end"] for t in all_turns) <= 38.0 + 1e-6
+
+
+@pytest.mark.parametrize(
+    "bad,needle",
+    [
+        ("abcDEF12345,1.00,0.1,0.2,0.3,0.6,SPEAKING_AUDIBLE", "7 columns, expected 8"),
+        ("abcDEF12345,1.00,0.1,0.2,0.3,0.6,TALKING,abcDEF12345_0001", "label 'TALKING'"),
+        ("abcDEF12345,1.00,0.1,0.2,1.3,0.6,NOT_SPEAKING,abcDEF12345_0001", "not a normalized"),
+        ("otherVideo01,1.00,0.1,0.2,0.3,0.6,NOT_SPEAKING,abcDEF12345_0001", "does not match"),
+    ],
+)
+def test_ava_broken_csv(tmp_path, bad, needle):
+    write_ava(tmp_path)
+    csv_path = tmp_path / "ava/csv/abcDEF12345-activespeaker.csv"
+    lines = csv_path.read_text().splitlines()
+    lines.insert(4, bad)
+    csv_path.write_text("\n".join(lines) + "\n")
+    refs, quarantined = scan("ava", tmp_path)
+    assert refs == []
+    assert quarantined[0].line == 5 and needle in quarantined[0].reason
+
+
+def test_voxceleb2_meta_with_stray_spaces(tmp_path):
+    write_voxceleb2(tmp_path)
+    refs, quarantined = scan("voxceleb2", tmp_path)
+    assert not quarantined
+    check_refs(refs)
+    # 12 s, 11 s and 10.5 s files make clips; the 4 s one is too short and counted, not clipped.
+    assert len(refs) == 3
+    by_vid = {r.source_video_id for r in refs}
+    assert by_vid == {"21Uxsk56VDQ", "x9Ab_cd-EF0"}
+    assert {tuple(r.to_row()["gt_speakers"]) for r in refs} == {("id00012",), ("id00015",)}
+    assert refs[0].audio_uri and refs[0].audio_uri.endswith("00001.m4a")
+    assert refs[1].audio_uri is None
+    assert all(r.to_row()["gt_num_speakers"] is None for r in refs)  # the interviewer is unlabelled
+
+
+def test_voxceleb2_broken_meta_line_and_unknown_identity(tmp_path):
+    write_voxceleb2(tmp_path)
+    (tmp_path / "voxceleb2/vox2_meta.csv").write_text(VOX_META.replace("id00015 ,n000015 ,f ,test ", "id0001x ,n1 ,f"))
+    refs, quarantined = scan("voxceleb2", tmp_path)
+    reasons = {(q.line, q.reason) for q in quarantined}
+    assert (3, "3 columns, header has 4") in reasons
+    assert any("id00015 is not in vox2_meta.csv" in r for _, r in reasons)
+    assert {r.source_video_id for r in refs} == {"21Uxsk56VDQ"}
+
+
+def test_friends_boxes_normalized_by_annotation_frame(tmp_path):
+    doc = write_friends(tmp_path)
+    refs, quarantined = scan("friends_mmc", tmp_path, media_dir=str(tmp_path / "media"))
+    assert not quarantined and refs
+    check_refs(refs)
+    r = refs[0]
+    assert r.source_video_id == "s01e03" and r.media_parts and r.start_s == 0.0
+    assert r.media_uri.startswith(str(tmp_path / "media" / "friends_mmc" / "s01e03"))
+    ross = next(t for t in r.gt_face_tracks if t["track_id"] == "Ross")
+    box = ross["boxes"][0]
+    # [100, 100, 300, 400] px in the 1280x720 annotation frame, not the 64x36 video.
+    assert (box["x1"], box["y1"], box["x2"], box["y2"]) == pytest.approx((100 / 1280, 100 / 720, 300 / 1280, 400 / 720))
+    assert r.gt_num_visible == 3
+    assert r.gt_turns[0]["text"] == doc[0][0]["content"]
+    # Ross speaks in turn 0, so his box at that turn's middle is labelled speaking.
+    assert box["label"] == "SPEAKING_AUDIBLE" and box["t"] == pytest.approx(1.5, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "mutate,needle",
+    [
+        (lambda t: t["faces"][0].__setitem__(0, [100, 100, 1400, 400]), "outside the 1280x720"),
+        (lambda t: t.pop("speaker"), "lacks ['speaker']"),
+        (lambda t: t["faces"].append([[1, 2, 3], "Joey"]), "is not [[x1,y1,x2,y2], name]"),
+    ],
+)
+def test_friends_broken_turn_names_line(tmp_path, mutate, needle):
+    doc = write_friends(tmp_path, n_turns=4)
+    mutate(doc[0][2])
+    meta = tmp_path / "friends_mmc/test-metadata.json"
+    meta.write_text(json.dumps(doc, indent=2))
+    refs, quarantined = scan("friends_mmc", tmp_path, media_dir=str(tmp_path / "media"))
+    assert refs == []
+    (q,) = quarantined
+    text = meta.read_text().splitlines()
+    assert needle in q.reason and "dialogue 0 turn 2" in q.reason
+    assert text[q.line - 1].strip() == "{"  # the line where that turn's object opens
+    assert sum(1 for ln in text[: q.line] if ln.strip() == "{") == 3
+
+
+def test_youtube_sidecar_and_bare_video(tmp_path):
+    write_youtube(tmp_path)
+    write_youtube(tmp_path, vid="bareVideo01", duration=25.0, sidecar=False)
+    refs, quarantined = scan("youtube", tmp_path)
+    assert not quarantined
+    check_refs(refs)
+    labelled = [r for r in refs if r.source_video_id == "dQw4w9WgXcQ"]
+    bare = [r for r in refs if r.source_video_id == "bareVideo01"]
+    assert labelled and all(r.gt_turns for r in labelled)
+    assert {t["speaker"] for r in labelled for t in r.gt_turns} == {"host", "guest"}
+    assert bare and all(r.gt_turns == [] and "no_gt_labels" in r.quality_flags for r in bare)
+
+
+def test_youtube_broken_sidecar(tmp_path):
+    write_youtube(tmp_path)
+    side = tmp_path / "youtube/dQw4w9WgXcQ.json"
+    doc = json.loads(side.read_text())
+    doc["turns"][3]["end"] = "soon"
+    side.write_text(json.dumps(doc, indent=2))
+    refs, quarantined = scan("youtube", tmp_path)
+    assert refs == []
+    (q,) = quarantined
+    assert "turns[3]" in q.reason and q.line and side.read_text().splitlines()[q.line - 1].strip() == "{"
+    side.write_text("{not json")
+    (q,) = scan("youtube", tmp_path)[1]
+    assert "invalid JSON" in q.reason and q.line == 1
+
+
+def test_adapters_read_s3(tmp_path, s3_bucket):
+    """The same adapters read the formats from s3:// (a real S3 server on loopback)."""
+    from infra import storage
+
+    write_ami(tmp_path, video=False)
+    write_ava(tmp_path)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            storage.write_bytes(f"{s3_bucket}/corpus/{path.relative_to(tmp_path)}", path.read_bytes())
+    for name in ("ami", "ava"):
+        local = ADAPTERS[name](str(tmp_path / name), CUT).scan()
+        remote = ADAPTERS[name](f"{s3_bucket}/corpus/{name}", CUT).scan()
+        lref = [r for r in local if isinstance(r, ClipRef)]
+        rref = [r for r in remote if isinstance(r, ClipRef)]
+        assert [r.clip_id for r in lref] == [r.clip_id for r in rref] and rref
+        assert rref[0].media_uri.startswith(s3_bucket)

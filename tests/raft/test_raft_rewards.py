@@ -1,0 +1,152 @@
+"""Parsing, each reward component on the synthetic clip, and serial == actor pool."""
+
+import pytest
+from conftest import REPO_ROOT
+from raft_synth import clip_row
+
+from raft.config import TrainConfig
+from raft.parsing import parse
+from raft.rewards import RANGES, REWARDS, RewardItem, RewardOptions, score_item, tiou
+from raft.rollout import ActorPoolRollout, RewardScorer, SerialRollout, reward_settings, slim_clips
+from raft.verify import Verifier
+
+CORPUS_WAV = str(REPO_ROOT / "data/corpus/ami/amicorpus/ES2004a/audio/ES2004a.Mix-Headset.wav")
+
+CLIP = clip_row(0, "/nonexistent.mp4")
+OPTS = RewardOptions(sync_offset_tol_s=0.2)
+
+
+def item(text, **kw):
+    base = dict(sample_id="s", task="AVSA", clip_ids=["clip0"], text=text,
+                options=["person in track t1", "person in track t2"], answer="A")
+    return RewardItem(**{**base, **kw})
+
+
+def test_parse_forms():
+    p = parse("plan: diarize\nact: diarize sync_check\nreflect: ok\nanswer: B")
+    assert p.ok and p.letter == "B" and p.tools == ["diarize", "sync_check"]
+    j = parse('{"plan": "x", "act": ["diarize"], "reflect": "y", "answer": "[[1.0, 2.5]]"}')
+    assert j.ok and j.intervals == [(1.0, 2.5)]
+    assert parse("C").letter == "C"
+    assert not parse("the weather is nice").ok
+    assert not parse("answer:   ").ok
+
+
+def test_registry_has_all_components_with_ranges():
+    assert set(REWARDS) == {"sync", "face", "speech", "diarization", "answer", "format"}
+    assert all(RANGES[k] == (0.0, 1.0) for k in REWARDS)
+
+
+def test_components_on_clip():
+    good = parse("plan: active_speaker\nact: active_speaker\nreflect: ok\nanswer: A")
+    bad = parse("plan: x\nact: dance\nreflect: ok\nanswer: B")
+    it = item("")
+    assert REWARDS["answer"](it, good, [CLIP], OPTS) == 1.0
+    assert REWARDS["answer"](it, bad, [CLIP], OPTS) == 0.0
+    assert REWARDS["format"](it, good, [CLIP], OPTS) == 1.0
+    assert REWARDS["format"](it, bad, [CLIP], OPTS) == 0.75  # unknown tool in act
+    # A -> track t1: in sync (offset 0.04 <= 0.2), confidence 0.9; B -> t2: 0.5 * 0.2/0.6
+    assert REWARDS["sync"](it, good, [CLIP], OPTS) == pytest.approx(0.9)
+    assert REWARDS["sync"](it, bad, [CLIP], OPTS) == pytest.approx(0.5 * 0.2 / 0.6)
+    # face: mean ASD score over the whole clip (no claimed span)
+    assert REWARDS["face"](it, good, [CLIP], OPTS) == pytest.approx((0.9 + 0.8 + 0.1 + 0.2) / 4)
+    # diarization: [2.1, 3.8] is exactly S2's turn; [0.0, 4.0] is at most 1.7/4 one speaker
+    stg = item("", task="STG", options=[], answer="[[2.1, 3.8]]", answer_intervals=[(2.1, 3.8)])
+    exact, wide = parse("answer: [[2.1, 3.8]]"), parse("answer: [[0.0, 4.0]]")
+    assert REWARDS["diarization"](stg, exact, [CLIP], OPTS) == pytest.approx(1.0)
+    assert REWARDS["diarization"](stg, wide, [CLIP], OPTS) == pytest.approx(1.7 / 4.0)
+    assert REWARDS["answer"](stg, wide, [CLIP], OPTS) == pytest.approx(tiou([(0, 4)], [(2.1, 3.8)]))
+    # speech: content words heard by ASR
+    summ = parse("reflect: ok\nanswer: budget ready design tomorrow pizza")
+    assert REWARDS["speech"](it, summ, [CLIP], OPTS) == pytest.approx(4 / 5)
+    # not applicable -> None
+    assert REWARDS["diarization"](it, good, [CLIP], OPTS) is None
+
+
+def test_unparseable_gets_minimum_and_is_logged(caplog):
+    weights = reward_settings(TrainConfig())[0]
+    with caplog.at_level("INFO", logger="raft.rewards"):
+        res = score_item(item("#@! garbage"), [CLIP], weights, OPTS)
+    assert not res.parse_ok and res.total == 0.0
+    assert all(v == RANGES[k][0] for k, v in res.components.items())
+    assert "unparseable" in caplog.text
+    ok = score_item(item("plan: a\nact: active_speaker\nreflect: ok\nanswer: A"), [CLIP], weights, OPTS)
+    assert ok.total > res.total
+
+
+def _items(n):
+    texts = ["plan: a\nact: sync_check\nreflect: ok\nanswer: A", "answer: B", "junk", "answer: [[2.0, 3.0]]"]
+    return [item(texts[i % 4], sample_id=f"s{i}") for i in range(n)]
+
+
+def speech_clip(cid: str, start: float, end: float) -> dict:
+    """A real-speech window of the committed corpus whose stored pred_* claim nothing (no turns, no words)."""
+    return {**clip_row(0, CORPUS_WAV), "clip_id": cid, "media_uri": CORPUS_WAV, "start_s": start, "end_s": end,
+            "pred_turns": [], "pred_transcript": [], "pred_speech": []}
+
+
+def test_verification_runs_perception_once_per_clip_span():
+    # ES2004a: one speaker talks from 0.42 s to 3.41 s ("I can send everyone the report after lunch.")
+    clip = speech_clip("w0", 0.0, 4.0)
+    weights = {**reward_settings(TrainConfig())[0], "answer": 0.0, "format": 0.0, "sync": 0.0, "face": 0.0}
+    stg = [item("answer: [[0.6, 1.4]]", sample_id=f"c{k}", task="STG", options=[], answer="", clip_ids=["w0"])
+           for k in range(5)]
+    stored = RewardScorer({"w0": clip}, weights, OPTS).score(stg)
+    assert all(r.components["diarization"] == 0.0 for r in stored)  # the stored metadata has no turns
+    scorer = RewardScorer({"w0": clip}, weights, OPTS, verify=["diarization"])
+    verified = scorer.score(stg)
+    assert all(r.components["diarization"] == pytest.approx(1.0) for r in verified)  # perception hears one speaker
+    assert scorer.tool_calls() == 1  # five candidates, one diarize run
+    with pytest.raises(ValueError, match="no perception tool"):
+        Verifier(["answer"])
+
+
+@pytest.mark.slow
+def test_actor_pool_equals_serial(ray_local):
+    weights, opts = reward_settings(TrainConfig())
+    table = slim_clips([CLIP])
+    items = _items(13)
+    serial = SerialRollout(table, weights, opts).score(items)
+    pool = ActorPoolRollout(table, weights, opts, n=2, num_cpus=0.25)
+    try:
+        pooled = pool.score(items)
+    finally:
+        pool.shutdown()
+    assert [(r.total, r.components, r.parse_ok) for r in pooled] == [(r.total, r.components, r.parse_ok) for r in serial]
+    # with perception verification (diarize + transcribe on real speech): same results, and each clip's
+    # tools ran in exactly one actor, because candidates travel to the actors grouped by clip
+    clips = slim_clips([speech_clip("w0", 0.0, 4.0), speech_clip("w1", 4.0, 8.0)])
+    verify = {"verify": ["diarization", "speech"], "verify_span_s": None}
+    texts = ["reflect: send the report\nanswer: [[0.6, 1.4]]", "answer: [[4.5, 7.5]]", "plan: x\nanswer: report lunch",
+             "junk"]
+    items = [item(texts[i % 4], sample_id=f"v{i}", task="STG", options=[], answer="[[0.4, 3.4]]",
+                  answer_intervals=[(0.4, 3.4)], clip_ids=[f"w{i % 2}"]) for i in range(16)]
+    ser = SerialRollout(clips, weights, opts, **verify)
+    want = ser.score(items)
+    assert ser.scorer.tool_calls() == 4
+    pool = ActorPoolRollout(clips, weights, opts, n=2, num_cpus=0.25, **verify)
+    try:
+        got = pool.score(items)
+        again = pool.score(items[::-1])  # every clip goes back to the actor that holds its perception
+        calls = pool.tool_calls()
+    finally:
+        pool.shutdown()
+    key = lambda rs: [(r.total, r.components, r.parse_ok) for r in rs]  # noqa: E731
+    assert key(got) == key(want) and key(again) == key(want[::-1])
+    assert sorted(calls) == [2, 2]  # 2 clips x 2 tools: one clip per actor, none perceived twice
+    assert any(r.components["speech"] for r in want) and any(r.components["diarization"] for r in want)
+
+
+def test_claimed_intervals_are_clip_relative_like_the_question():
+    """A clip that starts 10 s into its file: the candidate answers in clip seconds, labels and
+    pred_* live on the file's timeline, and the reward lines the two up."""
+    shifted = {**CLIP, "start_s": 10.0, "end_s": 14.0,
+               "pred_turns": [{**t, "start": t["start"] + 10.0, "end": t["end"] + 10.0} for t in CLIP["pred_turns"]]}
+    stg = item("plan: diarize\nact: diarize\nreflect: ok\nanswer: [[2.1, 3.8]]", task="STG", options=[],
+               answer="[[2.1, 3.8]]", answer_intervals=[(12.1, 13.8)])
+    res = score_item(stg, [shifted], {"answer": 1.0, "diarization": 1.0})
+    assert res.components["answer"] == pytest.approx(1.0)
+    assert res.components["diarization"] == pytest.approx(1.0)
+    media_seconds = item("answer: [[12.1, 13.8]]", task="STG", options=[], answer="[[2.1, 3.8]]",
+                         answer_intervals=[(12.1, 13.8)])
+    assert score_item(media_seconds, [shifted], {"answer": 1.0}).components["answer"] == 0.0
