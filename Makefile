@@ -104,7 +104,7 @@ test: $(STAMP) $(PYANNOTE_STAMP) sysdeps
 
 bench: $(STAMP)
 	@set -o pipefail; $(PIP) -e '.[bench]' $(QUIET_PIP)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,8 +29,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-
 import psutil  # noqa: E402
+from _readme import replace_section  # noqa: E402
 from tabulate import tabulate  # noqa: E402
 
 from infra import storage  # noqa: E402
@@ -143,16 +143,8 @@ def verdict(rows: list[dict]) -> str:
 
 
 def write_readme(table: str, meta: str, rows: list[dict]) -> None:
-    readme = REPO / "bench" / "README.md"
-    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
     section = f"## Curation\n\n`.venv/bin/python bench/curate.py`: {meta}\n\n{table}\n\n{verdict(rows)}\n\n"
-    start = text.find("## Curation")
-    if start < 0:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    readme.write_text(text)
+    replace_section("Curation", section)
 
 
 def main(argv: list[str] | None = None) -> int:

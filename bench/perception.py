@@ -28,6 +28,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from _readme import replace_section  # noqa: E402
+
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("PYANNOTE_METRICS_ENABLED", "0")
@@ -193,15 +195,7 @@ def write_readme(speed_rows, faces, pool, acc, args, n_scenes) -> None:
         "Against the issue's targets: " + misses(speed_rows, faces, pool, acc) + ".", "",
         f"Command: `.venv/bin/python bench/perception.py{' --scenes ' + str(args.scenes) if args.scenes else ''}`", "", "",
     ])
-    path = REPO / "bench" / "README.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    start = text.find("## Perception")
-    if start < 0:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    path.write_text(text)
+    path = replace_section("Perception", section)
     print(f"wrote the Perception section of {path}")
 
 

@@ -153,6 +153,9 @@ def main(argv=None):
     ap.add_argument("--raft-steps", type=int, default=20, help="steps of every branch (SFT control and RAFT)")
     ap.add_argument("--lr", type=float, default=1e-2, help="AdamW lr of theta_cross in the branches")
     ap.add_argument("--alpha", type=float, default=0.01, help="weight of L_temp in the branches that use it")
+    ap.add_argument("--temporal-norm", default="l2", choices=["l2", "layernorm", "none"],
+                    help="train.temporal_norm: per-step normalisation of f_a, f_v, f_t, f_r inside L_temp")
+    ap.add_argument("--out", default="raft_mechanism.json", help="file name under bench/results/")
     ap.add_argument("--eval-k", type=int, default=4, help="sampled answers per held-out prompt")
     ap.add_argument("--curated", default=None, help="a curation run folder (samples.parquet, clips)")
     args = ap.parse_args(argv)
@@ -160,7 +163,8 @@ def main(argv=None):
     torch.manual_seed(0)
     t_start = time.perf_counter()
     cfg = TrainConfig(model_cache_dir=".cache/raft_tiny", k=4, batch_size=2, max_new_tokens=32, lr=3e-3,
-                      num_frames=2, max_audio_s=4.0, beta=2.0, alpha=args.alpha)
+                      num_frames=2, max_audio_s=4.0, beta=2.0, alpha=args.alpha,
+                      temporal_norm=args.temporal_norm)
     if args.curated:
         samples, clips = load_curated(args.curated, cfg)
         source = f"curation run {args.curated}"
@@ -205,9 +209,10 @@ def main(argv=None):
               + "".join(f"{sft_eval[k]:>8.3f}->{a[k]:<6.3f}" for k in ("reward", "acc", "stg_tiou")) + tr_r)
     out = Path("bench/results")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "raft_mechanism.json").write_text(json.dumps(
+    (out / args.out).write_text(json.dumps(
         {"source": source, "train": len(tr), "test": len(te), "sft_steps": args.sft_steps,
-         "raft_steps": args.raft_steps, "lr_theta_cross": args.lr, "alpha": args.alpha, "eval_k": args.eval_k, "sft": sft_eval,
+         "raft_steps": args.raft_steps, "lr_theta_cross": args.lr, "alpha": args.alpha,
+         "temporal_norm": args.temporal_norm, "eval_k": args.eval_k, "sft": sft_eval,
          "branches": rows, "wall_s": time.perf_counter() - t_start}, indent=1))
     print(f"wall {time.perf_counter() - t_start:.0f} s")
     return 0

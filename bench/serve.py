@@ -28,6 +28,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from _readme import replace_section  # noqa: E402
+
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -156,15 +158,7 @@ def write_readme(rows: list[dict], overhead: dict[int, float], args) -> None:
         f"Command: `.venv/bin/python bench/serve.py --n {args.n} --agentic-n {args.agentic_n} --concurrency "
         f"{' '.join(map(str, args.concurrency))}`", "",
     ])
-    path = REPO / "bench" / "README.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    start = text.find("## Serving")
-    if start < 0:
-        text = text.rstrip() + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    path.write_text(text)
+    path = replace_section("Serving", section)
     print(f"wrote the Serving section of {path}")
 
 

@@ -8,6 +8,10 @@ the file; BackendUnavailable names the missing package or weights file and confi
 
 from __future__ import annotations
 
+import json
+import os
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from perception.actors import as_config, get_stage
@@ -61,24 +65,116 @@ def detect_faces(uri: str, start_s: float = 0.0, end_s: float | None = None, *, 
     backend = get_stage("faces", c).backend
     row = _row(uri, start_s, end_s, None)
     frames = [(t + start_s, f) for t, f in load_frames(row, fps or c.fps_sample, c.max_height)]
-    return {**_span(uri, start_s, end_s), "frames": detect_frames(backend, frames)}
+    with _FACE_LOCK:  # the face backend is shared with track_faces (see below)
+        found = detect_frames(backend, frames)
+    return {**_span(uri, start_s, end_s), "frames": found}
+
+
+# --- one face stage for track_faces, active_speaker and sync_check ---------------------------------
+#
+# The tools used to run the face stage separately (active_speaker through its own FacesStage), and
+# the agent calls them concurrently from threads. Two things followed: the tracks that
+# active_speaker scored were not the tracks track_faces returned (ids could not be linked), and two
+# threads shared dlib's ResNet embedder, which keeps per-call state in the network and is not
+# thread-safe, so concurrent calls could corrupt embeddings and change how tracks were re-joined
+# (7 tracks on one run, 4 on the next). Now every face-track computation runs under one lock and
+# is cached per process by (media, span, config, file version): identical input gives identical
+# tracks, and every tool sees the same ids.
+
+_FACE_LOCK = threading.RLock()
+_CACHE_SIZE = 64
+_TRACKS: OrderedDict[tuple, list[dict]] = OrderedDict()
+_ASD: OrderedDict[tuple, list[dict]] = OrderedDict()
+
+
+def _file_version(uri: str) -> tuple:
+    try:
+        st = os.stat(uri)
+        return (st.st_size, st.st_mtime_ns)
+    except OSError:  # remote (s3://) or missing: the stage itself names a missing file
+        return ()
+
+
+def _key(uri: str, start_s: float, end_s: float | None, c: PerceptionConfig, *extra: Any) -> tuple:
+    return (uri, _file_version(uri), round(float(start_s), 4), None if end_s is None else round(float(end_s), 4),
+            json.dumps(_asdict(c), sort_keys=True, default=str), *extra)
+
+
+def _remember(cache: OrderedDict, key: tuple, value: list[dict]) -> list[dict]:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > _CACHE_SIZE:
+        cache.popitem(last=False)
+    return value
+
+
+def face_tracks(uri: str, start_s: float, end_s: float | None, c: PerceptionConfig) -> list[dict]:
+    """The face tracks of a span (media-file seconds), computed once per process and shared."""
+    key = _key(uri, start_s, end_s, c)
+    with _FACE_LOCK:
+        if key not in _TRACKS:
+            out = get_stage("faces", c).run(_row(uri, start_s, end_s, None))
+            _remember(_TRACKS, key, out["pred_face_tracks"])
+        else:
+            _TRACKS.move_to_end(key)
+        return _TRACKS[key]
+
+
+def clear_cache() -> None:
+    with _FACE_LOCK:
+        _TRACKS.clear()
+        _ASD.clear()
 
 
 def track_faces(uri: str, start_s: float = 0.0, end_s: float | None = None, *, cfg: Cfg = None,
                 with_embeddings: bool = False) -> dict[str, Any]:
-    """Face tracks: {tracks[{track_id, boxes, embedding?}], num_visible}."""
+    """Face tracks: {tracks[{track_id, boxes, box, x_center, position, embedding?}], num_visible}.
+
+    The same tracks (and ids) that active_speaker and sync_check score for the same span.
+    """
     c = as_config(cfg)
-    out = get_stage("faces", c).run(_row(uri, start_s, end_s, None))
-    tracks = out["pred_face_tracks"]
+    tracks = [_summarize(t) for t in face_tracks(uri, start_s, end_s, c)]
     if not with_embeddings:
         tracks = [{k: v for k, v in t.items() if k != "embedding"} for t in tracks]
-    return {**_span(uri, start_s, end_s), "tracks": tracks, "num_visible": out["pred_num_visible"]}
+    return {**_span(uri, start_s, end_s), "tracks": tracks, "num_visible": len(tracks)}
+
+
+def horizontal(x: float) -> str:
+    """Where a face is across the frame; the thresholds the AVSA questions use (eval.tasks.common)."""
+    return "left" if x < 0.38 else ("right" if x > 0.62 else "centre")
+
+
+def _summarize(track: dict) -> dict:
+    """A track with its representative place: mean normalized box, its x centre and a position word."""
+    boxes = track.get("boxes") or []
+    out = dict(track, boxes=[dict(b) for b in boxes])
+    if boxes:
+        mean = {k: round(sum(float(b[k]) for b in boxes) / len(boxes), 4) for k in ("x1", "y1", "x2", "y2")}
+        out["box"] = mean
+        out["x_center"] = round((mean["x1"] + mean["x2"]) / 2, 4)
+        out["position"] = horizontal(out["x_center"])
+        out["from"], out["to"] = float(boxes[0]["t"]), float(boxes[-1]["t"])
+    return out
 
 
 def _asd(uri, start_s, end_s, audio_uri, c) -> list[dict]:
-    row = _row(uri, start_s, end_s, audio_uri)
-    row.update(get_stage("faces", c).run(row))
-    return get_stage("active_speaker", c).run(row)["pred_active_speaker"]
+    """Active-speaker records, one per face track of the span (same ids as track_faces), cached."""
+    key = _key(uri, start_s, end_s, c, audio_uri)
+    tracks = face_tracks(uri, start_s, end_s, c)
+    with _FACE_LOCK:
+        if key not in _ASD:
+            row = _row(uri, start_s, end_s, audio_uri)
+            row["pred_face_tracks"] = tracks
+            _remember(_ASD, key, get_stage("active_speaker", c).run(row)["pred_active_speaker"])
+        else:
+            _ASD.move_to_end(key)
+        res = _ASD[key]
+    by_id = {t["track_id"]: _summarize(t) for t in tracks}
+    out = []
+    for r in res:
+        tr = by_id.get(r["track_id"], {})
+        out.append({**r, **{k: tr[k] for k in ("box", "x_center", "position", "boxes") if k in tr}})
+    return out
 
 
 def sync_check(uri: str, start_s: float = 0.0, end_s: float | None = None, *, audio_uri: str | None = None,
@@ -95,7 +191,12 @@ def sync_check(uri: str, start_s: float = 0.0, end_s: float | None = None, *, au
 
 def active_speaker(uri: str, start_s: float = 0.0, end_s: float | None = None, *, audio_uri: str | None = None,
                    threshold: float = 0.5, cfg: Cfg = None) -> dict[str, Any]:
-    """Who is speaking on screen: per-track scores over time, and the speaking track per time step."""
+    """Who is speaking on screen, per face track: {tracks[{track_id, times, scores, sync_offset_s,
+    sync_confidence, box, x_center, position, boxes}], speaking[{t, track_id, score}]}.
+
+    Track ids and boxes are those of track_faces for the same span, so a client can tell where in the
+    frame (left / centre / right) the speaking person is.
+    """
     c = as_config(cfg)
     res = _asd(uri, start_s, end_s, audio_uri, c)
     timeline: dict[float, tuple[str, float]] = {}

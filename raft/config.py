@@ -90,10 +90,19 @@ class TrainConfig:
     gamma: float = doc_field(1.0, "Weight of the text/reasoning term ||f_t - f_r||^2 inside L_temp.")
     delta: float = doc_field(0.5, "Weight of the derivative term ||Δf_a - Δf_v||^2 inside L_temp (0: main equation only).")
     temporal_reduction: str = doc_field("mean", "L_temp over time: sum (as written) | mean over valid steps.")
+    temporal_norm: str = doc_field(
+        "l2", "Normalisation of f_a, f_v, f_t, f_r per time step before L_temp compares them: l2 (unit vectors, "
+        "so each squared distance lies in [0, 4] whatever the hidden size or state scale) | layernorm (zero mean, "
+        "unit variance, no affine) | none (raw last-layer states, as written in DESIGN §7)."
+    )
     length_norm: str = doc_field(
         "mean", "log pi(y|x) of a candidate: mean (per-token mean, default) | sum (sequence total)."
     )
     max_new_tokens: int = doc_field(32, "Tokens generated per candidate.")
+    batch_prompts: bool = doc_field(
+        True, "Decode all B x K candidates in one left-padded generate call and score all prompts in one forward "
+        "(prompts grouped by which media they carry); false: one call per prompt (same results, slower)."
+    )
     temperature: float = doc_field(1.0, "Sampling temperature for candidates.")
     top_p: float = doc_field(1.0, "Nucleus sampling for candidates.")
     rewards: RewardWeights = doc_field(doc="Reward component weights.", factory=RewardWeights)
@@ -143,6 +152,8 @@ class TrainConfig:
             raise ConfigError("train.length_norm must be mean or sum")
         if self.temporal_reduction not in ("mean", "sum"):
             raise ConfigError("train.temporal_reduction must be mean or sum")
+        if self.temporal_norm not in ("l2", "layernorm", "none"):
+            raise ConfigError("train.temporal_norm must be l2, layernorm or none")
         if self.sra.method not in ("sra", "lora", "full"):
             raise ConfigError("train.sra.method must be sra, lora or full")
         if self.prompt_mode not in ("zero_shot", "guided", "agentic"):

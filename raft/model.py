@@ -128,40 +128,101 @@ class OmniPolicy:
         self.processor.save_pretrained(path)
 
     # -- sampling --------------------------------------------------------------------------------
-    def _device_inputs(self, enc: Encoded, n: int = 1) -> dict[str, torch.Tensor]:
+    def _collate(self, encs: list[Encoded], rows: list[int], conts: list[list[int]] | None = None
+                 ) -> tuple[dict[str, torch.Tensor], list[int], int]:
+        """One batch of ``sum(rows)`` rows: prompt ``i`` repeated ``rows[i]`` times, left-padded to the
+        longest prompt P, then (``conts``: one per row) a right-padded continuation from column P.
+
+        Per-prompt media go along row by row: ``input_features`` are padded along time to the longest
+        clip, with ``feature_attention_mask`` zero on the padding (the thinker drops masked frames
+        before its audio encoder); image patches are concatenated in row order with one
+        ``image_grid_thw`` entry per image, as the thinker expects for a batch. Positions (mRoPE)
+        come from the attention mask, so padded columns do not shift them.
+        Returns (inputs, left pad of each prompt, P)."""
         dev = next(self.model.parameters()).device
         dtype = next(self.model.parameters()).dtype
-        out = {}
-        for k, v in enc.inputs.items():
-            if k == "pixel_values":  # patches of all images are concatenated, not batched
-                v = v.repeat(n, 1).to(dtype)
-            elif k == "image_grid_thw":
-                v = v.repeat(n, 1)
-            elif k == "input_features":
-                v = v.repeat(n, 1, 1).to(dtype)
-            else:
-                v = v.repeat(n, 1)
-            out[k] = v.to(dev)
-        return out
+        pad_id = self.processor.ids[EOS]
+        p_max = max(e.length for e in encs)
+        lmax = max(1, max(len(c) for c in conts)) if conts is not None else 0
+        n = sum(rows)
+        ids = torch.full((n, p_max + lmax), pad_id, dtype=torch.long)
+        att = torch.zeros((n, p_max + lmax), dtype=torch.long)
+        pads, feats, fmasks, pix, thw = [], [], [], [], []
+        r = 0
+        for e, k in zip(encs, rows, strict=True):
+            pad = p_max - e.length
+            pads.append(pad)
+            for _ in range(k):
+                ids[r, pad:p_max] = e.inputs["input_ids"][0]
+                att[r, pad:p_max] = 1
+                if conts is not None and conts[r]:
+                    ids[r, p_max : p_max + len(conts[r])] = torch.tensor(conts[r])
+                    att[r, p_max : p_max + len(conts[r])] = 1
+                if "input_features" in e.inputs:
+                    feats.append(e.inputs["input_features"][0])
+                    fmasks.append(e.inputs["feature_attention_mask"][0])
+                if "pixel_values" in e.inputs:
+                    pix.append(e.inputs["pixel_values"])
+                    thw.append(e.inputs["image_grid_thw"])
+                r += 1
+        out = {"input_ids": ids, "attention_mask": att}
+        if feats:
+            t_max = max(f.shape[-1] for f in feats)
+            out["input_features"] = torch.stack(
+                [torch.nn.functional.pad(f, (0, t_max - f.shape[-1])) for f in feats]).to(dtype)
+            out["feature_attention_mask"] = torch.stack(
+                [torch.nn.functional.pad(m, (0, t_max - m.shape[-1])) for m in fmasks])
+        if pix:
+            out["pixel_values"] = torch.cat(pix).to(dtype)
+            out["image_grid_thw"] = torch.cat(thw)
+        return {k: v.to(dev) for k, v in out.items()}, pads, p_max
+
+    @staticmethod
+    def _media_key(enc: Encoded) -> tuple[bool, bool]:
+        # the thinker picks its position scheme per batch (3-D mRoPE only when images are present), so
+        # prompts are batched only with prompts that carry the same kinds of media
+        return "input_features" in enc.inputs, "pixel_values" in enc.inputs
+
+    def _groups(self, encs: list[Encoded], batched: bool) -> list[list[int]]:
+        if not batched:
+            return [[i] for i in range(len(encs))]
+        groups: dict[tuple, list[int]] = {}
+        for i, e in enumerate(encs):
+            groups.setdefault(self._media_key(e), []).append(i)
+        return list(groups.values())
 
     @torch.no_grad()
     def generate(self, enc: Encoded, k: int, max_new_tokens: int, temperature: float = 1.0,
-                 top_p: float = 1.0) -> list[list[int]]:
+                 top_p: float = 1.0, greedy: bool = False) -> list[list[int]]:
         """K sampled continuations of one prompt, each cut after its first stop token (kept)."""
+        return self.generate_batch([enc], k, max_new_tokens, temperature, top_p, greedy=greedy)[0]
+
+    @torch.no_grad()
+    def generate_batch(self, encs: list[Encoded], k: int, max_new_tokens: int, temperature: float = 1.0,
+                       top_p: float = 1.0, greedy: bool = False, batched: bool = True) -> list[list[list[int]]]:
+        """K continuations of each prompt; with ``batched`` all B x K sequences of prompts that carry the
+        same kinds of media are decoded in one left-padded ``generate`` call (else one call per prompt).
+        ``greedy`` decodes deterministically (tests); otherwise samples with temperature / top_p."""
         was_training = self.model.training
         self.model.eval()
-        out = self.model.generate(
-            **self._device_inputs(enc), do_sample=True, num_return_sequences=k, max_new_tokens=max_new_tokens,
-            temperature=temperature, top_p=top_p, top_k=0, eos_token_id=self.stop_ids,
-            suppress_tokens=self.suppress_ids,
-            pad_token_id=self.processor.ids[EOS],
-        )
-        self.model.train(was_training)
-        seqs = []
-        for row in out[:, enc.length:].tolist():
-            cut = next((i + 1 for i, t in enumerate(row) if t in self.stop_ids), len(row))
-            seqs.append(row[:cut])
-        return seqs
+        out_all: list[list[list[int]]] = [[] for _ in encs]
+        sampling = {} if greedy else {"temperature": temperature, "top_p": top_p, "top_k": 0}
+        try:
+            for group in self._groups(encs, batched):
+                inputs, _, p_max = self._collate([encs[i] for i in group], [k] * len(group))
+                out = self.model.generate(
+                    **inputs, do_sample=not greedy, max_new_tokens=max_new_tokens, eos_token_id=self.stop_ids,
+                    suppress_tokens=self.suppress_ids, pad_token_id=self.processor.ids[EOS],
+                    **sampling,
+                )
+                rows = out[:, p_max:].tolist()
+                for j, i in enumerate(group):
+                    for row in rows[j * k : (j + 1) * k]:
+                        cut = next((t + 1 for t, tok in enumerate(row) if tok in self.stop_ids), len(row))
+                        out_all[i].append(row[:cut])
+        finally:
+            self.model.train(was_training)
+        return out_all
 
     def reference_ids(self, text: str) -> list[int]:
         """Token ids of a reference answer, terminated like a chat turn so the model learns to stop."""
@@ -173,25 +234,32 @@ class OmniPolicy:
     # -- scoring ---------------------------------------------------------------------------------
     def score(self, enc: Encoded, continuations: list[list[int]]) -> Scored:
         """log pi of each continuation given the prompt, with gradients, in one batched forward."""
-        n, p = len(continuations), enc.length
-        lmax = max(1, max(len(c) for c in continuations))
-        dev = next(self.model.parameters()).device
-        pad = self.processor.ids[EOS]
-        cont = torch.full((n, lmax), pad, dtype=torch.long, device=dev)
-        mask = torch.zeros((n, lmax), device=dev)
-        for i, c in enumerate(continuations):
-            if c:
-                cont[i, : len(c)] = torch.tensor(c, device=dev)
-                mask[i, : len(c)] = 1
-        inputs = self._device_inputs(enc, n)
-        inputs["input_ids"] = torch.cat([inputs["input_ids"], cont], dim=1)
-        inputs["attention_mask"] = torch.cat([inputs["attention_mask"], mask.long()], dim=1)
-        # the base model gives hidden states; the LM head runs on the continuation slice only,
-        # which keeps the (N, L, vocab) logits small for a 152k vocabulary
-        hidden = self.model.model(**inputs, use_cache=False).last_hidden_state
-        logits = self.model.lm_head(hidden[:, p - 1 : p - 1 + lmax]).float()
-        logp = torch.log_softmax(logits, dim=-1).gather(-1, cont.unsqueeze(-1)).squeeze(-1) * mask
-        return Scored(logp, mask, hidden, p)
+        return self.score_batch([enc], [continuations])[0]
+
+    def score_batch(self, encs: list[Encoded], continuations: list[list[list[int]]], batched: bool = True
+                    ) -> list[Scored]:
+        """:meth:`score` for several prompts. With ``batched``, all rows of prompts that carry the same
+        kinds of media go through one left-padded forward; each returned ``Scored`` has its prompt's
+        rows, with the left padding cut off ``hidden`` so the prompt starts at position 0 again."""
+        out: list[Scored | None] = [None] * len(encs)
+        for group in self._groups(encs, batched):
+            rows = [len(continuations[i]) for i in group]
+            conts = [c for i in group for c in continuations[i]]
+            inputs, pads, p_max = self._collate([encs[i] for i in group], rows, conts)
+            lmax = inputs["input_ids"].shape[1] - p_max
+            cont = inputs["input_ids"][:, p_max:]
+            mask = inputs["attention_mask"][:, p_max:].float()
+            # the base model gives hidden states; the LM head runs on the continuation slice only,
+            # which keeps the (N, L, vocab) logits small for a 152k vocabulary
+            hidden = self.model.model(**inputs, use_cache=False).last_hidden_state
+            logits = self.model.lm_head(hidden[:, p_max - 1 : p_max - 1 + lmax]).float()
+            logp = torch.log_softmax(logits, dim=-1).gather(-1, cont.unsqueeze(-1)).squeeze(-1) * mask
+            r = 0
+            for j, i in enumerate(group):
+                sl = slice(r, r + rows[j])
+                out[i] = Scored(logp[sl], mask[sl], hidden[sl, pads[j]:], encs[i].length)
+                r += rows[j]
+        return out
 
     # -- time-aligned features -------------------------------------------------------------------
     def time_features(self, enc: Encoded, hidden: torch.Tensor, span_s: float, hop_s: float,

@@ -3,7 +3,7 @@
 Per prompt x with reference y*:
 1. sample K candidates y_1..y_K from the policy (no gradient);
 2. score all B x K candidates at once through the rollout (actor pool or serial);
-3. one batched forward over [y*, y_1..y_K] gives L_align = mean-token NLL of y*, log pi(y_k|x)
+3. one batched forward over [y*, y_1..y_K] of all B prompts (``train.batch_prompts``) gives L_align = mean-token NLL of y*, log pi(y_k|x)
    for RRO (length-normalized per ``train.length_norm``), and the last-layer states of the
    reference row, from which f_a, f_v, f_t, f_r feed L_temp.
 During the first ``train.sft_steps`` steps only L_align is computed (no sampling).
@@ -65,8 +65,10 @@ def _pad_time(feats: list[dict], masks: list[dict]) -> tuple[dict, dict]:
 
 
 def sample_candidates(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig):
-    """K candidates per prompt: token ids and decoded texts."""
-    ids = [policy.generate(ep.enc, cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.top_p) for ep in batch]
+    """K candidates per prompt: token ids and decoded texts. With ``train.batch_prompts`` all B x K
+    sequences (of prompts with the same kinds of media) are decoded in one ``generate`` call."""
+    ids = policy.generate_batch([ep.enc for ep in batch], cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.top_p,
+                                batched=cfg.batch_prompts)
     texts = [[policy.decode(c) for c in cands] for cands in ids]
     return ids, texts
 
@@ -93,8 +95,9 @@ def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, 
             m[f"reward/{name}"] = sum(vals) / len(vals) if vals else 0.0
     t2 = time.perf_counter()
     nlls, seq_lps, feats, masks = [], [], [], []
-    for ep, cands in zip(batch, cand_ids, strict=True):
-        sc = policy.score(ep.enc, [ep.ref_ids, *cands])
+    scored = policy.score_batch([ep.enc for ep in batch], [[ep.ref_ids, *c] for ep, c in zip(batch, cand_ids,
+                                strict=True)], batched=cfg.batch_prompts)
+    for ep, sc in zip(batch, scored, strict=True):
         nlls.append(-sequence_logprob(sc.token_logprobs[:1], sc.mask[:1], "mean")[0])
         if use_rro:
             seq_lps.append(sequence_logprob(sc.token_logprobs[1:], sc.mask[1:], cfg.length_norm))
@@ -114,7 +117,7 @@ def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, 
         m.update(stats)
     if cfg.alpha > 0:
         f, mk = _pad_time(feats, masks)
-        l_temp, tstats = temporal_loss(f, mk, cfg.gamma, cfg.delta, cfg.temporal_reduction)
+        l_temp, tstats = temporal_loss(f, mk, cfg.gamma, cfg.delta, cfg.temporal_reduction, cfg.temporal_norm)
         loss = loss + cfg.alpha * l_temp
         m["loss/temp"] = l_temp.item()
         m.update(tstats)

@@ -11,6 +11,14 @@ term is the appendix variant (PAPER.md). ``reduction``:
 - ``mean`` (default): each term divided by its number of valid steps, so clip length and
   padding do not change the loss scale.
 Inputs are batched: f_* (B, T, D) and masks (B, T); the result is averaged over the batch.
+
+``norm`` (``train.temporal_norm``) first maps every f(t) to a normalised vector, so the loss measures
+direction, not the scale of raw last-layer states (which made alpha * L_temp outweigh L_align even at
+alpha = 0.01 in bench/raft_mechanism.py):
+- ``l2`` (default): f(t) / ||f(t)||, so ||f_a - f_v||^2 = 2 - 2 cos(f_a, f_v) lies in [0, 4];
+- ``layernorm``: (f(t) - mean) / sqrt(var + 1e-5) over the D features, no affine (||.||^2 ~ D);
+- ``none``: the raw states.
+Δf is taken after normalisation. All-zero (padded) steps stay zero and are masked anyway.
 """
 
 from __future__ import annotations
@@ -25,9 +33,25 @@ def _term(diff: torch.Tensor, mask: torch.Tensor, reduction: str) -> torch.Tenso
     return sq.sum(-1) / mask.sum(-1).clamp(min=1)
 
 
+LN_EPS = 1e-5
+L2_EPS = 1e-8
+
+
+def normalise(x: torch.Tensor, norm: str) -> torch.Tensor:
+    """Per-time-step normalisation of (..., D) features; see the module docstring."""
+    if norm == "l2":
+        return x / x.norm(dim=-1, keepdim=True).clamp(min=L2_EPS)
+    if norm == "layernorm":
+        return torch.nn.functional.layer_norm(x, x.shape[-1:], eps=LN_EPS)
+    if norm == "none":
+        return x
+    raise ValueError(f"unknown temporal norm {norm!r} (l2 | layernorm | none)")
+
+
 def temporal_loss(f: dict[str, torch.Tensor], m: dict[str, torch.Tensor], gamma: float, delta: float,
-                  reduction: str = "mean") -> tuple[torch.Tensor, dict]:
+                  reduction: str = "mean", norm: str = "l2") -> tuple[torch.Tensor, dict]:
     """f and m keyed by 'a', 'v', 't', 'r'; returns (loss, per-term values for logging)."""
+    f = {k: normalise(v, norm) for k, v in f.items()}
     m_av = m["a"] * m["v"]
     m_tr = m["t"] * m["r"]
     av = _term(f["a"] - f["v"], m_av, reduction)

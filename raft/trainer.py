@@ -96,6 +96,11 @@ def _maybe_inject_failure(cfg: TrainConfig, step: int, rank: int, marker: str) -
     """Test hook: rank 0 dies hard once at ``fail_at_step``; the marker keeps the retry alive."""
     if cfg.fail_at_step is not None and step == cfg.fail_at_step and rank == 0 and not os.path.exists(marker):
         Path(marker).touch()
+        # Ray Train's controller collects reported results when it polls the workers (every
+        # RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, 2 s by default); a worker that dies sooner takes its
+        # queued reports with it. Waiting out two polls makes the crash land after the last checkpoint
+        # is registered, as a real crash some time after a durable report does, so the test is not a race.
+        time.sleep(2 * float(os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "2.0")) + 1.0)
         os._exit(1)
 
 

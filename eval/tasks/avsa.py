@@ -13,6 +13,32 @@ from eval.tasks.base import Sample, Skip, TaskBuilder
 from eval.tasks.common import cues, gt_turns, horizontal, rel, strata
 
 
+def span_cues(clip: dict, start: float, end: float) -> dict:
+    """Guided cues for one AVSA question: turns and face positions as usual, and per face track its
+    active-speaker scores *inside the asked span* (media-file [start, end]; cue times clip-relative),
+    their mean, and where that face is at the span's middle, so the cue can say who spoke then
+    (a whole-clip mean score per face cannot)."""
+    out = cues(clip, ("turns", "faces", "active_speaker"))
+    asd = clip.get("pred_active_speaker")
+    if asd is None:
+        return out
+    tracks = {tr["track_id"]: tr for tr in clip.get("pred_face_tracks") or [] if tr.get("boxes")}
+    mid = (start + end) / 2
+    recs = []
+    for a, whole in zip(asd, out.get("active_speaker") or [], strict=True):
+        pairs = [(t, s) for t, s in zip(a.get("times") or [], a.get("scores") or [], strict=False) if start <= t <= end]
+        rec = dict(whole, times=[rel(clip, t) for t, _ in pairs], scores=[round(float(s), 3) for _, s in pairs],
+                   span_mean_score=round(sum(s for _, s in pairs) / len(pairs), 3) if pairs else None)
+        tr = tracks.get(a["track_id"])
+        if tr:
+            box = min(tr["boxes"], key=lambda b: abs(b["t"] - mid))
+            rec["x_center"] = round((box["x1"] + box["x2"]) / 2, 3)
+            rec["position"] = horizontal(rec["x_center"])
+        recs.append(rec)
+    out["active_speaker"] = recs
+    return out
+
+
 def _describe(track: dict, t: float, named: bool) -> str:
     """A visible person as the question names them: position at time t (nearest labelled box)."""
     box = min(track["boxes"], key=lambda b: abs(b["t"] - t))
@@ -51,7 +77,7 @@ class AVSA(TaskBuilder):
                 question=(f"Between {rel(clip, turn['start']):.1f} s and {rel(clip, turn['end']):.1f} s of the clip, "
                           "which of the visible people is speaking?"),
                 options=options, answer=letter, answer_index=idx, target_speaker=turn["speaker"],
-                cues=cues(clip, ("turns", "faces", "active_speaker")), required_tools=list(self.required_tools),
+                cues=span_cues(clip, turn["start"], turn["end"]), required_tools=list(self.required_tools),
                 meta={"clip_start_s": clip["start_s"], "turn": [turn["start"], turn["end"]]},
                 **strata(clip, self.cfg),
             ))

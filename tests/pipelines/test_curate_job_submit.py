@@ -6,80 +6,23 @@ another head on the machine; the test stops it (and only it) at the end.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 from corpus_fixtures import write_ami, write_youtube
+from ray_head import RAY, local_head
 
 from infra import storage
 
 REPO = Path(__file__).resolve().parents[2]
-RAY = str(Path(sys.executable).with_name("ray"))
 pytestmark = pytest.mark.slow
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @pytest.fixture
 def ray_head():
-    gcs, dash, client, agent, env_agent, metrics = free_ports(6)
-    temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")  # short: Ray's socket paths have a length limit
-    # Token auth: a head enables it whenever ~/.ray/auth_token exists (any earlier ray.init writes one),
-    # but `ray job submit` only sends the token in token mode. Say the mode explicitly for both sides;
-    # this head listens on loopback only.
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
-           "RAY_AUTH_MODE": "disabled",
-           # The job's `python` is resolved on the head's PATH: the project's venv, as on a real cluster image.
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("RAY_ADDRESS", None)
-    cmd = [RAY, "start", "--head", "--num-cpus=2", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-           "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--ray-client-server-port={client}",
-           f"--dashboard-agent-listen-port={agent}", f"--runtime-env-agent-port={env_agent}",
-           f"--metrics-export-port={metrics}", f"--temp-dir={temp}", "--disable-usage-stats"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    try:
-        yield {"gcs": f"127.0.0.1:{gcs}", "dashboard": f"http://127.0.0.1:{dash}", "env": env}
-    finally:
-        stop_head(temp)
-
-
-def stop_head(temp_dir: str) -> None:
-    """Stop this head only. `ray stop` has no address option and stops every Ray process on the
-    machine, other sessions' included; this head's processes all name its own temp dir."""
-    import psutil
-
-    def ours() -> list[psutil.Process]:
-        procs = []
-        for proc in psutil.process_iter(["cmdline"]):
-            try:
-                if any(temp_dir in part for part in proc.info["cmdline"] or []):
-                    procs.append(proc)
-            except psutil.Error:
-                pass
-        return procs
-
-    procs = ours()
-    for proc in procs:
-        proc.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=15)
-    for proc in alive + ours():
-        proc.kill()
-    psutil.wait_procs(alive, timeout=10)
-    assert not ours(), "the test head left processes behind"
+    with local_head() as head:
+        yield head
 
 
 def test_curate_job_submit_on_local_head(tmp_path, ray_head):

@@ -11,17 +11,13 @@ LoRA through the same objective and its merge for export are covered in test_raf
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
-import sys
-import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 import torch
+from ray_head import RAY, local_head
 
 from infra import storage
 from raft.model import OmniPolicy
@@ -29,61 +25,15 @@ from raft.model import OmniPolicy
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-RAY = str(Path(sys.executable).with_name("ray"))
 SRA_05 = ["train.sra.patterns=[]", r"train.sra.layer_patterns=['self_attn\.v_proj\.weight$']", "train.sra.top_layers=1"]
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def stop_head(temp: str, gcs: int) -> None:
-    """Stop this head only: `ray stop` stops every Ray on the machine (it has no --address option), so end
-    the processes whose command line names this head's temp dir or GCS port, then remove the temp dir."""
-    import psutil
-
-    mine = [p for p in psutil.process_iter(["cmdline"])
-            if any(temp in a or f"127.0.0.1:{gcs}" in a or f"port={gcs}" in a for a in (p.info["cmdline"] or []))]
-    for p in mine:
-        p.terminate()
-    _, alive = psutil.wait_procs(mine, timeout=10)
-    for p in alive:
-        p.kill()
-    psutil.wait_procs(alive, timeout=10)
-    shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture
 def ray_head(s3_bucket):
-    """A head on loopback with free ports and a short temp dir; the job sees the S3 endpoint through its env.
-
-    Same pattern as tests/pipelines/test_curate_job_submit.py (token auth off explicitly, the venv first on
-    PATH so the job's `python` is the project's); stopped by its own processes, never `ray stop` for all."""
-    ports = free_ports(6)
-    gcs, dash = ports[0], ports[1]
-    temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths have a length limit
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
-           "RAY_AUTH_MODE": "disabled", "DS_ACCELERATOR": "cpu",
-           # the job runs in an uploaded copy of the repo without .cache/: reuse the compiled DeepSpeed ops
-           "TORCH_EXTENSIONS_DIR": str(REPO / ".cache" / "torch_extensions"),
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env.pop("RAY_ADDRESS", None)
-    cmd = [RAY, "start", "--head", "--num-cpus=2", "--node-ip-address=127.0.0.1", f"--port={gcs}",
-           "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--ray-client-server-port={ports[2]}",
-           f"--dashboard-agent-listen-port={ports[3]}", f"--runtime-env-agent-port={ports[4]}",
-           f"--metrics-export-port={ports[5]}", f"--temp-dir={temp}", "--disable-usage-stats"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    try:
-        yield {"dashboard": f"http://127.0.0.1:{dash}", "env": env}
-    finally:
-        stop_head(temp, gcs)
+    """The job sees the S3 endpoint through the env the head inherits from the s3_bucket fixture."""
+    # The job runs in an uploaded copy of the repo without .cache/: reuse the compiled DeepSpeed ops.
+    with local_head({"DS_ACCELERATOR": "cpu", "TORCH_EXTENSIONS_DIR": str(REPO / ".cache" / "torch_extensions")}) as head:
+        yield head
 
 
 def _lines(path):

@@ -1,0 +1,82 @@
+"""A `ray start --head` of the test's own, for tests that go through `ray job submit` as production does.
+
+The head listens on loopback with free ports and a short temp dir, so it cannot collide with another
+head on the machine. It is stopped by its own processes: `ray stop` has no address option and would
+stop every Ray on the machine, other sessions' included.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def stop_head(temp: str, gcs: int) -> None:
+    """End the processes whose command line names this head's temp dir or GCS port, then remove the dir."""
+    import psutil
+
+    def ours() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                if any(temp in a or f"127.0.0.1:{gcs}" in a or f"port={gcs}" in a for a in (p.info["cmdline"] or [])):
+                    found.append(p)
+            except psutil.Error:
+                pass
+        return found
+
+    procs = ours()
+    for p in procs:
+        p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=15)
+    for p in alive + ours():
+        p.kill()
+    psutil.wait_procs(alive, timeout=10)
+    shutil.rmtree(temp, ignore_errors=True)
+    assert not ours(), "the test head left processes behind"
+
+
+@contextmanager
+def local_head(extra_env: dict[str, str] | None = None) -> Iterator[dict]:
+    """Start a 2-CPU head; yields {"gcs", "dashboard", "env"} where env is what `ray job submit` needs."""
+    gcs, dash, client, agent, env_agent, metrics = free_ports(6)
+    temp = tempfile.mkdtemp(prefix="rh", dir="/tmp")  # short: Ray's socket paths have a length limit
+    # Token auth: a head enables it whenever ~/.ray/auth_token exists (any earlier ray.init writes one),
+    # but `ray job submit` only sends the token in token mode; say the mode explicitly for both sides.
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "disabled",
+           # The job's `python` is resolved on the head's PATH: the project's venv, as on a cluster image.
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           **(extra_env or {})}
+    env.pop("RAY_ADDRESS", None)
+    cmd = [RAY, "start", "--head", "--num-cpus=2", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+           "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--ray-client-server-port={client}",
+           f"--dashboard-agent-listen-port={agent}", f"--runtime-env-agent-port={env_agent}",
+           f"--metrics-export-port={metrics}", f"--temp-dir={temp}", "--disable-usage-stats"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        stop_head(temp, gcs)
+        raise RuntimeError(f"ray start failed:\n{proc.stdout}\n{proc.stderr}")
+    try:
+        yield {"gcs": f"127.0.0.1:{gcs}", "dashboard": f"http://127.0.0.1:{dash}", "env": env}
+    finally:
+        stop_head(temp, gcs)
