@@ -19,6 +19,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # Keep Ray's ports on loopback (otherwise it binds every interface and advertises eth0).
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
+# A head turns token auth on whenever ~/.ray/auth_token exists (any earlier ray.init writes one) while
+# drivers default to no token; the demo head listens on loopback only, so say "disabled" for both.
+export RAY_AUTH_MODE := disabled
 export DS_ACCELERATOR := cpu
 export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
 
@@ -96,7 +99,7 @@ demo: $(STAMP) sysdeps
 	fi; \
 	RAY_ADDRESS=127.0.0.1:$(RAY_PORT) $(BIN)/amuse demo; rc=$$?; \
 	if [ $$started = 1 ]; then echo ">> stopping the Ray head this run started"; \
-		pkill -TERM -f "$(RAY_TMP)/session_" ; sleep 2; pkill -KILL -f "$(RAY_TMP)/session_"; true; fi; \
+		$(BIN)/python -m infra.ray_utils stop-head $(RAY_TMP); fi; \
 	exit $$rc
 
 test: $(STAMP) $(PYANNOTE_STAMP) sysdeps

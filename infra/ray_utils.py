@@ -50,3 +50,44 @@ def init_ray(cfg: RayConfig, env: dict[str, str] | None = None):
         if cfg.object_store_memory_mb:
             kwargs["object_store_memory"] = cfg.object_store_memory_mb * 1024 * 1024
     return ray.init(address=address, **kwargs)
+
+
+def stop_head(temp_dir: str, gcs_port: int | None = None, timeout_s: float = 15.0) -> list[int]:
+    """Stop one `ray start --head` by its own processes; returns the pids that were stopped.
+
+    `ray stop` has no address option and stops every Ray process on the machine, other users'
+    included. Every process of a head names its temp dir (or its GCS port) on its command line.
+    """
+    import psutil
+
+    def ours() -> list[psutil.Process]:
+        found = []
+        for p in psutil.process_iter(["cmdline"]):
+            try:
+                args = p.info["cmdline"] or []
+                if p.pid != os.getpid() and any(
+                    temp_dir + "/" in a or a.endswith(temp_dir)
+                    or (gcs_port is not None and (f"127.0.0.1:{gcs_port}" in a or f"port={gcs_port}" in a))
+                    for a in args
+                ):
+                    found.append(p)
+            except psutil.Error:
+                pass
+        return found
+
+    procs = ours()
+    for p in procs:
+        p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for p in alive + ours():
+        p.kill()
+    psutil.wait_procs(alive, timeout=10)
+    return [p.pid for p in procs]
+
+
+if __name__ == "__main__":  # `python -m infra.ray_utils stop-head TEMP_DIR` (used by `make demo`)
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "stop-head":
+        raise SystemExit("usage: python -m infra.ray_utils stop-head TEMP_DIR")
+    print(f"stopped {len(stop_head(sys.argv[2]))} Ray processes under {sys.argv[2]}")

@@ -1,6 +1,6 @@
 """`amuse train` / `ray job submit ... python pipelines/train.py --config configs/<name>.yaml`: RAFT alignment.
 
-Reads curation's samples.parquet and clips.parquet (``train.samples_uri`` / ``train.clips_uri``,
+Reads curation's samples.parquet and clip records (clips/) (``train.samples_uri`` / ``train.clips_uri``,
 default ``<output_dir>/<run>/``), trains with Ray Train + DeepSpeed (``raft.trainer``), and returns
 the URIs of the checkpoint, metrics and the exported HF-format aligned model.
 """
@@ -34,7 +34,7 @@ def run(cfg: AppConfig) -> dict[str, str]:
     init_ray(cfg.ray, env=env)
     t = cfg.train
     samples = t.samples_uri or cfg.output_uri("samples.parquet")
-    clips = t.clips_uri or cfg.output_uri("clips.parquet")
+    clips = t.clips_uri or cfg.output_uri("clips")
     for uri in (samples, clips):
         if not storage.exists(uri, cfg.storage):
             raise SystemExit(f"train: {uri} not found; run curation first or set train.samples_uri/clips_uri")

@@ -69,7 +69,7 @@ class RewardWeights:
 class TrainConfig:
     # --- data and model
     samples_uri: str | None = doc_field(None, "samples.parquet (local or s3://); None: <output_dir>/<run>/samples.parquet.")
-    clips_uri: str | None = doc_field(None, "clips.parquet; None: <output_dir>/<run>/clips.parquet.")
+    clips_uri: str | None = doc_field(None, "Clip records (a Parquet file or curation's clips/ folder); None: <output_dir>/<run>/clips.")
     tasks: list[str] = doc_field(doc="Tasks to train on (empty: all).", factory=list)
     prompt_mode: str = doc_field("guided", "Prompt mode for training prompts: zero_shot | guided | agentic.")
     model_path: str | None = doc_field(None, "HF checkpoint folder of a Qwen2.5-Omni thinker; None builds the tiny model.")

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from infra.ray_utils import stop_head as infra_stop_head
+
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
@@ -31,28 +33,10 @@ def free_ports(n: int) -> list[int]:
 
 
 def stop_head(temp: str, gcs: int) -> None:
-    """End the processes whose command line names this head's temp dir or GCS port, then remove the dir."""
-    import psutil
-
-    def ours() -> list[psutil.Process]:
-        found = []
-        for p in psutil.process_iter(["cmdline"]):
-            try:
-                if any(temp in a or f"127.0.0.1:{gcs}" in a or f"port={gcs}" in a for a in (p.info["cmdline"] or [])):
-                    found.append(p)
-            except psutil.Error:
-                pass
-        return found
-
-    procs = ours()
-    for p in procs:
-        p.terminate()
-    _, alive = psutil.wait_procs(procs, timeout=15)
-    for p in alive + ours():
-        p.kill()
-    psutil.wait_procs(alive, timeout=10)
+    """Stop this head by its own processes, remove its temp dir, and check that nothing is left."""
+    infra_stop_head(temp, gcs)
     shutil.rmtree(temp, ignore_errors=True)
-    assert not ours(), "the test head left processes behind"
+    assert not infra_stop_head(temp, gcs), "the test head left processes behind"
 
 
 @contextmanager
