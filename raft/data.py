@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from infra import storage
-from infra.media import decode_audio, iter_frames
 from infra.storage import StorageConfig
 from raft.config import TrainConfig
 
@@ -85,6 +84,10 @@ def reference_response(sample: dict) -> str:
 
 def load_media(clip: dict, cfg: TrainConfig, scfg: StorageConfig | None = None):
     """(audio 16 kHz mono, [(t_rel, frame)]) for the first ``max_audio_s`` of the clip; failures -> silence."""
+    # PyAV is imported here, not at module level, so the policy and the objective import without it
+    # (bench/raft_gpu_step.py runs them on a GPU machine whose image has no PyAV)
+    from infra.media import decode_audio, iter_frames
+
     start = float(clip["start_s"])
     end = min(float(clip["end_s"]), start + cfg.max_audio_s)
     audio, frames = None, []

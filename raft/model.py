@@ -98,6 +98,9 @@ class OmniPolicy:
         self.stop_ids = [processor.ids[IM_END], processor.ids[EOS]]
         # media placeholders must never be sampled: the thinker would look for features that do not exist
         self.suppress_ids = [i for t, i in processor.ids.items() if t not in (IM_END, EOS)]
+        # embedding rows past the tokenizer (Qwen pads 151,665 tokens to 152,064 rows) decode to nothing
+        vocab = model.config.get_text_config().vocab_size
+        self.suppress_ids += list(range(len(processor.tokenizer), vocab))
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -109,12 +112,15 @@ class OmniPolicy:
         meta = json.loads((path / "config.json").read_text())
         kwargs = {"dtype": _DTYPES[dtype], "local_files_only": True}
         if meta.get("model_type") == "qwen2_5_omni":
-            # full omni checkpoint (thinker + talker + token2wav): keep only the thinker
-            from transformers import Qwen2_5OmniForConditionalGeneration
+            # A full Omni checkpoint (thinker + talker + token2wav, e.g. Qwen/Qwen2.5-Omni-7B). Only the
+            # thinker's weights are read: its config is the checkpoint's thinker_config and its tensors
+            # are the "thinker."-prefixed ones. Loading the whole model would also read the talker and
+            # the vocoder (about 2B parameters RAFT never uses) and require the speaker file spk_dict.pt.
+            from transformers import Qwen2_5OmniThinkerConfig
 
-            model = Qwen2_5OmniForConditionalGeneration.from_pretrained(str(path), **kwargs).thinker
-        else:
-            model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(str(path), **kwargs)
+            kwargs["config"] = Qwen2_5OmniThinkerConfig(**meta["thinker_config"])
+            kwargs["key_mapping"] = {r"^thinker\.": ""}
+        model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(str(path), **kwargs)
         return cls(model, OmniProcessor.from_pretrained(path, max_audio_s=max_audio_s))
 
     @classmethod

@@ -88,7 +88,8 @@ def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, 
         items = [reward_item(ep.prompt, t) for ep, ts in zip(batch, texts, strict=True) for t in ts]
         results = rollout.score(items)
         m["time/reward_s"] = time.perf_counter() - t1
-        rewards = torch.tensor([r.total for r in results]).view(len(batch), cfg.k)
+        dev = next(policy.model.parameters()).device  # rewards are computed on the host; RRO runs beside log pi
+        rewards = torch.tensor([r.total for r in results], device=dev).view(len(batch), cfg.k)
         m["reward/parse_rate"] = sum(r.parse_ok for r in results) / len(results)
         for name in results[0].components:
             vals = [r.components[name] for r in results if r.components.get(name) is not None]

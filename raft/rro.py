@@ -43,7 +43,7 @@ def rro_loss(seq_logprobs: torch.Tensor, rewards: torch.Tensor, beta: float) -> 
 
     seq_logprobs: (B, K) log pi(y_k | x) with gradient; rewards: (B, K).
     """
-    w = rro_weights(rewards, beta).to(seq_logprobs.dtype)
+    w = rro_weights(rewards, beta).to(seq_logprobs.device, seq_logprobs.dtype)
     j = (w * seq_logprobs).sum(-1)
     r = rewards.detach().float()
     stats = {

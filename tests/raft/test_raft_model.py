@@ -141,3 +141,64 @@ def test_batched_loss_and_gradient_equal_per_prompt(policy, train_cfg, dataset):
     assert out[True][0] == pytest.approx(out[False][0], rel=1e-4)
     assert out[True][1] == pytest.approx(out[False][1], rel=1e-4)
     assert all(torch.allclose(a, b, atol=1e-4, rtol=1e-3) for a, b in zip(out[True][2], out[False][2], strict=True))
+
+
+def _tiny_full_omni(policy):
+    """A full Qwen2.5-Omni model (thinker + talker + token2wav, model_type qwen2_5_omni) around the tiny
+    thinker, with the smallest talker and vocoder the config classes accept: the layout of
+    Qwen/Qwen2.5-Omni-7B, whose talker and vocoder RAFT must not load."""
+    from transformers import Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration
+
+    th = policy.model.config
+    talker = dict(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                  num_key_value_heads=1, head_dim=16, embedding_size=th.text_config.hidden_size,
+                  rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": [2, 3, 3]})
+    dit = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, ff_mult=2, emb_dim=32, head_dim=16,
+               repeats=2, num_embeds=128, mel_dim=16, enc_emb_dim=16, enc_dim=16, enc_channels=[16, 16, 16, 16, 32],
+               enc_kernel_sizes=[5, 3, 3, 3, 1], enc_dilations=[1, 2, 3, 4, 1], enc_attention_channels=8,
+               enc_res2net_scale=2, enc_se_channels=8)
+    vocoder = dict(mel_dim=16, upsample_initial_channel=32, resblock_kernel_sizes=[3],
+                   resblock_dilation_sizes=[[1, 3, 5]], upsample_rates=[2, 2], upsample_kernel_sizes=[4, 4])
+    full = Qwen2_5OmniForConditionalGeneration(Qwen2_5OmniConfig(
+        thinker_config=th.to_dict(), talker_config=talker,
+        token2wav_config={"dit_config": dit, "bigvgan_config": vocoder}))
+    full.thinker.load_state_dict(policy.model.state_dict())
+    return full
+
+
+def test_loads_the_thinker_of_a_full_omni_checkpoint(policy, tmp_path):
+    """The production path for Qwen/Qwen2.5-Omni-7B: a full checkpoint folder (no spk_dict.pt needed)
+    gives the thinker alone, with the same weights."""
+    import json
+
+    _tiny_full_omni(policy).save_pretrained(tmp_path)
+    policy.processor.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "qwen2_5_omni"
+    again = OmniPolicy.from_pretrained(tmp_path)
+    assert type(again.model).__name__ == "Qwen2_5OmniThinkerForConditionalGeneration"
+    assert sum(p.numel() for p in again.model.parameters()) == sum(p.numel() for p in policy.model.parameters())
+    enc = policy.processor.encode("Who speaks next? A. Rachel B. Ross")
+    conts = [policy.reference_ids("answer: A"), policy.reference_ids("answer: B")]
+    with torch.no_grad():
+        assert torch.allclose(policy.score(enc, conts).token_logprobs, again.score(enc, conts).token_logprobs)
+
+
+def test_embedding_rows_past_the_tokenizer_are_never_sampled(policy):
+    """Real checkpoints pad the vocabulary past the tokenizer (152,064 rows for 151,665 tokens); a random or
+    barely trained model must not sample those rows, which decode to nothing."""
+    import copy
+
+    model = copy.deepcopy(policy.model)
+    n_tok = len(policy.processor.tokenizer)
+    model.resize_token_embeddings(n_tok + 64, mean_resizing=False)
+    enc = policy.processor.encode("Who speaks next?")
+    with torch.no_grad():  # make every padding row the model's first choice after the prompt
+        h = model.model(**enc.inputs).last_hidden_state[0, -1]
+        model.lm_head.weight[n_tok:] = 100 * h / h.norm() ** 2
+    padded = OmniPolicy(model, policy.processor)
+    assert set(range(n_tok, n_tok + 64)) <= set(padded.suppress_ids)
+    cands = padded.generate(enc, 2, 6, greedy=True)
+    assert all(t < n_tok for c in cands for t in c)
+    unguarded = OmniPolicy(model, policy.processor)
+    unguarded.suppress_ids = [i for i in unguarded.suppress_ids if i < n_tok]
+    assert unguarded.generate(enc, 1, 1, greedy=True)[0][0] >= n_tok  # the setup does reach the padding rows
