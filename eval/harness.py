@@ -134,9 +134,11 @@ def _judge(row: dict, sample: dict, settings: dict) -> None:
         _JUDGE["judge"] = Judge(j["base_url"], j["model"], j["api_key_env"], j["timeout_s"])
     from eval.scoring import references
 
-    score = _JUDGE["judge"].score(row["parsed_answer"], references(sample))
+    score, err = _JUDGE["judge"].rate(row["parsed_answer"], references(sample))
     metrics = json.loads(row["metrics"])
     metrics["judge"] = score
+    if err:
+        metrics["judge_error"] = err  # why the score is missing, kept with the prediction
     row["metrics"] = json.dumps(metrics)
 
 

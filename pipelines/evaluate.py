@@ -33,6 +33,9 @@ from pipelines.args import parse_job_args  # noqa: E402
 from pipelines.config import AppConfig  # noqa: E402
 
 CLIP_COLUMNS = ["clip_id", "media_uri", "audio_uri", "start_s", "end_s"]
+# What the report's perception-quality section compares (pred_* against gt_*).
+QUALITY_COLUMNS = ["clip_id", "start_s", "end_s", "gt_turns", "gt_face_tracks", "pred_turns", "pred_transcript",
+                   "pred_face_tracks", "pred_active_speaker"]
 
 
 def load_inputs(cfg: AppConfig) -> tuple[list[dict], dict[str, dict]]:
@@ -106,6 +109,20 @@ def run(cfg: AppConfig) -> dict[str, str]:
     return write_outputs(cfg, samples, report_dir, cache_dir, path="HTTP (Ray Serve)" if e.via_http else "in-process")
 
 
+def perception_quality(cfg: AppConfig, samples: list[dict]) -> dict | None:
+    """ASD mAP, DER and WER of the clips behind the evaluated samples (``eval.metrics.perception_quality``)."""
+    from eval.metrics.perception_quality import summarize
+
+    clips_uri = cfg.eval.clips_uri or cfg.output_uri("clips")
+    if not storage.exists(clips_uri, cfg.storage):
+        return None
+    table = storage.read_parquet(clips_uri, cfg.storage)
+    wanted = {c for s in samples for c in s["clip_ids"]}
+    clips = [r for r in table.select([c for c in QUALITY_COLUMNS if c in table.column_names]).to_pylist()
+             if r["clip_id"] in wanted]
+    return summarize(clips, n_boot=min(cfg.eval.bootstrap_samples, 1000), seed=cfg.run.seed) if clips else None
+
+
 def write_outputs(cfg: AppConfig, samples: list[dict], report_dir: str, cache_dir: str, path: str) -> dict[str, str]:
     e = cfg.eval
     wanted = {(m.name, s["sample_id"], mode) for m in e.models for s in samples for mode in e.modes}
@@ -115,6 +132,7 @@ def write_outputs(cfg: AppConfig, samples: list[dict], report_dir: str, cache_di
     by_id = {s["sample_id"]: s for s in samples}
     params = ScoringParams(e.iou_thresholds, e.stg_tolerance_s, e.bootstrap_samples, cfg.run.seed)
     results = compute(rows, by_id, params)
+    results["perception"] = perception_quality(cfg, samples)
     results_uri = storage.join(report_dir, "results.json")
     storage.write_bytes(results_uri, json.dumps(results, indent=1).encode(), cfg.storage)
     figures = {f"{m}: score per task by mode": (f"task_mode_{m}.png", plots.task_by_mode(results, m)) for m in results["results"]}

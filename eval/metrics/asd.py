@@ -4,26 +4,18 @@ The official script (``get_ava_active_speaker_performance.py``) joins ground tru
 predictions on (video_id, frame_timestamp, entity_id), counts a row as a true positive when the
 ground truth label is SPEAKING_AUDIBLE (SPEAKING_NOT_AUDIBLE and NOT_SPEAKING are negatives),
 ranks all rows by score, and computes VOC-style AP: precision made monotone from the right,
-summed over the recall steps. This module does the same with numpy; ties in score are broken by
-input order (a stable sort) so the number is deterministic.
+summed over the recall steps. This module does the join and the missing-row check; the ranking
+and the AP are ``perception.scoring.ava_map`` (ties in score broken by input order, a stable sort,
+so the number is deterministic).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import numpy as np
+from perception.scoring import ava_map
 
 POSITIVE = "SPEAKING_AUDIBLE"
-
-
-def voc_average_precision(precision: np.ndarray, recall: np.ndarray) -> float:
-    precision = np.concatenate([[0.0], precision, [0.0]])
-    recall = np.concatenate([[0.0], recall, [1.0]])
-    for i in range(len(precision) - 2, -1, -1):
-        precision[i] = max(precision[i], precision[i + 1])
-    idx = np.where(recall[1:] != recall[:-1])[0] + 1
-    return float(np.sum((recall[idx] - recall[idx - 1]) * precision[idx]))
 
 
 def _key(row: Mapping) -> tuple[str, str, str]:
@@ -42,15 +34,7 @@ def asd_map(groundtruth: Iterable[Mapping], predictions: Iterable[Mapping]) -> f
     missing = [k for k in gt if k not in scores]
     if missing:
         raise ValueError(f"{len(missing)} ground-truth rows have no prediction, e.g. {missing[0]}")
-    keys = list(gt)
-    if not keys:
-        return float("nan")
-    s = np.array([scores[k] for k in keys])
-    pos = np.array([gt[k] == POSITIVE for k in keys])
-    if not pos.any():
-        return float("nan")
-    order = np.argsort(-s, kind="stable")
-    tp = np.cumsum(pos[order])
-    precision = tp / np.arange(1, len(keys) + 1)
-    recall = tp / pos.sum()
-    return voc_average_precision(precision, recall)
+    if not any(label == POSITIVE for label in gt.values()):
+        return float("nan")  # AP is undefined without a positive row
+    # The ranking and VOC-style AP are perception.scoring.ava_map's (one implementation in the repo).
+    return ava_map([(*k, label, scores[k]) for k, label in gt.items()])

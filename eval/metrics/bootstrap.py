@@ -43,7 +43,10 @@ def bootstrap_stat(
     if n == 1:
         return Estimate(value, value, value, 1)
     boots = np.array([stat(idx) for idx in bootstrap_indices(n, n_boot, seed)], dtype=float)
-    low, high = np.quantile(boots, [alpha / 2, 1 - alpha / 2])
+    if np.isnan(boots).all():
+        return Estimate(value, float("nan"), float("nan"), n)
+    # nan: a resample on which the statistic is undefined (e.g. AP without a positive); it is skipped.
+    low, high = np.nanquantile(boots, [alpha / 2, 1 - alpha / 2])
     return Estimate(value, float(low), float(high), n)
 
 
@@ -57,3 +60,14 @@ def bootstrap_mean(values: Sequence[float], n_boot: int = 1000, seed: int = 0) -
     means = v[bootstrap_indices(v.size, n_boot, seed)].mean(axis=1)
     low, high = np.quantile(means, [0.025, 0.975])
     return Estimate(float(v.mean()), float(low), float(high), int(v.size))
+
+
+def bootstrap_paired_difference(a: Sequence[float], b: Sequence[float], n_boot: int = 1000, seed: int = 0) -> Estimate:
+    """mean(a - b) over the same samples, with a percentile CI from resampling the samples.
+
+    Pairing matters: two systems scored on one sample set share the easy and the hard samples,
+    so the CI of the difference is much tighter than the two separate CIs would suggest.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired difference needs equal lengths, got {len(a)} and {len(b)}")
+    return bootstrap_mean(np.asarray(a, dtype=float) - np.asarray(b, dtype=float), n_boot, seed)

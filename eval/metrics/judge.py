@@ -22,18 +22,23 @@ PROMPT = (
 
 
 def parse_score(text: str) -> float | None:
-    m = re.search(r"(?<![\d.])(10|\d)(?:\.\d+)?(?:\s*/\s*10)?(?![\d])", text or "")
+    m = re.search(r"(?<![\d.\-])(10|\d)(?:\.\d+)?(?:\s*/\s*10)?(?![\d])", text or "")
     return float(m.group(0).split("/")[0]) if m else None
 
 
 class Judge:
+    """One OpenAI-compatible chat-completions call per summary (``openai`` client, bearer key from
+    ``api_key_env``). :meth:`rate` says why a score is missing; :meth:`score` gives the score only."""
+
     def __init__(self, base_url: str, model: str, api_key_env: str = "JUDGE_API_KEY", timeout_s: float = 60.0):
         from openai import OpenAI
 
         self.model = model
-        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env, "none"), timeout=timeout_s)
+        # max_retries=0: a judge that fails is recorded as missing at once, not retried behind our back.
+        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env, "none"), timeout=timeout_s, max_retries=0)
 
-    def score(self, candidate: str, references: Sequence[str]) -> float | None:
+    def rate(self, candidate: str, references: Sequence[str]) -> tuple[float | None, str | None]:
+        """(score 0-10, None) or (None, why there is none): the call failed, or the reply had no score."""
         refs = "\n".join(f"- {r}" for r in references)
         try:
             resp = self.client.chat.completions.create(
@@ -42,7 +47,17 @@ class Judge:
                 temperature=0.0,
                 max_tokens=8,
             )
-        except Exception as exc:  # an unreachable judge leaves the score missing, the run goes on
-            log.warning("judge call failed: %s", exc)
-            return None
-        return parse_score(resp.choices[0].message.content or "")
+            text = resp.choices[0].message.content or ""
+        except Exception as exc:  # unreachable, refused or not a chat completion: missing, the run goes on
+            err = f"judge call failed: {type(exc).__name__}: {exc}"
+            log.warning(err)
+            return None, err
+        score = parse_score(text)
+        if score is None or not 0.0 <= score <= 10.0:
+            err = f"judge reply has no 0-10 score: {text[:80]!r}"
+            log.warning(err)
+            return None, err
+        return score, None
+
+    def score(self, candidate: str, references: Sequence[str]) -> float | None:
+        return self.rate(candidate, references)[0]

@@ -1,5 +1,6 @@
-"""``report.md``: task x mode tables with CIs per model, the plots, tool decisions, baseline margins,
-and the paper's published figures as a clearly labelled reference (published, not measured)."""
+"""``report.md``: task x mode tables with CIs per model, the plots, tool decisions, baseline margins
+(paired CIs), perception quality of the evaluated clips (ASD mAP, DER, WER), and the paper's
+published figures as a clearly labelled reference (published, not measured)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,14 @@ def _fmt(e: dict | None) -> str:
     if not e or not e.get("n"):
         return "–"
     return f"{e['value'] * 100:.1f} [{e['low'] * 100:.1f}, {e['high'] * 100:.1f}]"
+
+
+def _margin(e: dict | None) -> str:
+    if not e:
+        return "–"
+    if e.get("low") is None:
+        return f"{e['value'] * 100:+.1f}"
+    return f"{e['value'] * 100:+.1f} [{e['low'] * 100:+.1f}, {e['high'] * 100:+.1f}]"
 
 
 def model_table(results: dict, model: str) -> str:
@@ -58,6 +67,25 @@ def detail_table(results: dict, model: str) -> str:
                     tablefmt="github")
 
 
+def perception_section(q: dict | None) -> list[str]:
+    """Perception quality of the evaluated clips: the cues and tool outputs are only this good."""
+    if not q:
+        return []
+
+    def cell(e: dict | None) -> str:
+        return _fmt(e) if e else "– (no labels)"
+
+    rows = [["ASD mAP (AVA: SPEAKING_AUDIBLE positive, VOC-style AP)", cell(q.get("ASD mAP")),
+             f"{q.get('asd_rows', 0)} labelled face boxes ({q.get('asd_positive', 0)} speaking), "
+             f"{(q.get('ASD mAP') or {}).get('n', 0)} clip(s)"],
+            ["DER (pyannote.metrics, 0.25 s collar)", cell(q.get("DER")), f"{q.get('der_clips', 0)} clip(s)"],
+            ["WER (jiwer)", cell(q.get("WER")), f"{q.get('wer_clips', 0)} clip(s) with transcribed labels"]]
+    return ["## Perception quality of the evaluated clips (pred_* vs gt_*, x100)", "",
+            f"From the clip records of the {q.get('n_clips', 0)} clips behind the evaluated samples; "
+            "95% CI by bootstrap over clips. Lower is better for DER and WER.", "",
+            tabulate(rows, headers=["metric", "value [95% CI]", "on"], tablefmt="github"), ""]
+
+
 def write(results: dict, plots: dict[str, str], meta: dict) -> str:
     """The report text; ``plots`` maps a caption to the PNG path relative to the report."""
     out = ["# AMUSE evaluation report", ""]
@@ -78,10 +106,13 @@ def write(results: dict, plots: dict[str, str], meta: dict) -> str:
     if "tool_only" in models and "random" in models:
         tasks = ["AVSA", "NSP", "SRID", "STG"]
         margins = baseline_margins(results, "tool_only", "random", tasks, list(MODES))
-        rows = [[t, *[f"{margins.get(t, {}).get(m, float('nan')) * 100:+.1f}" for m in MODES]] for t in tasks]
+        rows = [[t, *[_margin(margins.get(t, {}).get(m)) for m in MODES]] for t in tasks]
         out += ["## Sanity: tool-only baseline minus random baseline (headline x100)", "",
-                "Positive means perception alone carries signal for the task.", "",
+                "Mean per-sample difference on the same samples, with a paired bootstrap 95% CI. Positive means "
+                "perception alone carries signal for the task. Zero-shot has no tools and no cues: there the tool-only "
+                "baseline gives a fixed answer, so its margin is luck, not signal.", "",
                 tabulate(rows, headers=["task", *MODES], tablefmt="github"), ""]
+    out += perception_section(results.get("perception"))
     out += ["## Plots", ""]
     for caption, path in plots.items():
         out += [f"### {caption}", "", f"![{caption}]({path})", ""]

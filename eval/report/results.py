@@ -3,6 +3,8 @@
 Layout: ``results[model][task][mode]`` holds the task's metrics (``eval.scoring.aggregate``), the
 parse rate, tool-decision correctness (agentic), latency, and per-stratum mean scores (overlap
 bucket, clip-length bucket, visible speakers). ``gaps[model][task]`` is guided minus agentic.
+``margins["tool_only-random"][task][mode]`` is the baselines' paired difference with its CI; the
+evaluator adds ``perception`` (``eval.metrics.perception_quality``) from the clip records.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from eval.metrics import text
-from eval.metrics.bootstrap import bootstrap_mean
+from eval.metrics.bootstrap import bootstrap_mean, bootstrap_paired_difference
 from eval.scoring import HEADLINE, TASK_KINDS, ScoringParams, aggregate, references
 
 STRATA = ("overlap_bucket", "length_bucket", "num_visible")
@@ -61,6 +63,27 @@ def compute(rows: list[dict], samples: dict[str, dict], params: ScoringParams) -
     if avds:
         out["bleu_signature"] = text.bleu_signature([r["parsed_answer"] for r in avds], [references(samples[r["sample_id"]]) for r in avds])
     out["meteor_available"] = text.meteor_available()
+    models = set(out["results"])
+    if {"tool_only", "random"} <= models:
+        out["margins"] = {"tool_only-random": paired_margins(rows, "tool_only", "random", params)}
+    return out
+
+
+def paired_margins(rows: list[dict], better: str, worse: str, params: ScoringParams) -> dict[str, dict[str, dict]]:
+    """Per task and mode: mean per-sample headline of ``better`` minus ``worse`` on the samples both
+    answered, with a paired bootstrap CI (the sanity check of the baselines, issue 6)."""
+    scores: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        if r["model"] in (better, worse):
+            scores[(r["task"], r["mode"], r["sample_id"])][r["model"]] = float(r["score"])
+    pairs: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for (task, mode, _), s in sorted(scores.items()):
+        if better in s and worse in s:
+            pairs[(task, mode)].append((s[better], s[worse]))
+    out: dict[str, dict[str, dict]] = {}
+    for (task, mode), ps in sorted(pairs.items()):
+        est = bootstrap_paired_difference([a for a, _ in ps], [b for _, b in ps], params.bootstrap_samples, params.seed)
+        out.setdefault(task, {})[mode] = est.to_dict()
     return out
 
 
@@ -69,12 +92,17 @@ def headline(results: dict, model: str, task: str, mode: str) -> dict | None:
     return e["metrics"][e["headline"]] if e else None
 
 
-def baseline_margins(results: dict, better: str, worse: str, tasks: list[str], modes: list[str]) -> dict[str, dict[str, float]]:
-    """headline(better) - headline(worse) per task and mode (the sanity check of the baselines)."""
-    out: dict[str, dict[str, float]] = {}
+def baseline_margins(results: dict, better: str, worse: str, tasks: list[str], modes: list[str]) -> dict[str, dict[str, dict]]:
+    """Paired margins (``paired_margins``) of ``better`` over ``worse`` where ``compute`` made them,
+    else the difference of the two headlines (no CI: the samples may not be the same)."""
+    paired = results.get("margins", {}).get(f"{better}-{worse}", {})
+    out: dict[str, dict[str, dict]] = {}
     for t in tasks:
         for m in modes:
+            if m in paired.get(t, {}):
+                out.setdefault(t, {})[m] = paired[t][m]
+                continue
             a, b = headline(results, better, t, m), headline(results, worse, t, m)
             if a and b:
-                out.setdefault(t, {})[m] = a["value"] - b["value"]
+                out.setdefault(t, {})[m] = {"value": a["value"] - b["value"], "low": None, "high": None, "n": min(a["n"], b["n"])}
     return out

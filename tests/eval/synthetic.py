@@ -22,8 +22,11 @@ def clip(clip_id: str, media_uri: str, source: str = "friends_mmc", video: str =
         t += 3.2
         k += 1
     xs = {s: 0.05 + 0.33 * i for i, s in enumerate(speakers)}
+    def label(s: str, t: float) -> str:  # AVA-style per-box speaking label, from the turns
+        return "SPEAKING_AUDIBLE" if any(x["speaker"] == s and x["start"] <= t <= x["end"] for x in turns) else "NOT_SPEAKING"
+
     gt_tracks = [{"track_id": s, "identity": s, "boxes": [
-        {"t": float(j), "x1": xs[s], "y1": 0.2, "x2": xs[s] + 0.2, "y2": 0.6, "label": "NOT_SPEAKING"} for j in range(0, int(dur), 2)]}
+        {"t": float(j), "x1": xs[s], "y1": 0.2, "x2": xs[s] + 0.2, "y2": 0.6, "label": label(s, j)} for j in range(0, int(dur), 2)]}
         for s in speakers]
     anon = {s: f"SPK_{i}" for i, s in enumerate(speakers)}
     jit = lambda v: max(0.0, v + rng.uniform(-0.3, 0.3))  # noqa: E731

@@ -65,7 +65,8 @@ def test_evaluate_in_process_writes_report_resumes_and_baselines_differ(tmp_path
     results = json.loads(Path(out["results"]).read_text())
     report = Path(out["eval report"]).read_text()
     for needle in ["## tool_only: task x mode", "## random: task x mode", "Score vs overlap bucket", "Score vs clip length",
-                   "Score vs visible speakers", "Tool-decision correctness", "Guided-to-agentic gap", "Published, not measured"]:
+                   "Score vs visible speakers", "Tool-decision correctness", "Guided-to-agentic gap", "Published, not measured",
+                   "Sanity: tool-only baseline minus random", "Perception quality of the evaluated clips", "ASD mAP (AVA"]:
         assert needle in report, needle
     for png in ["overlap.png", "length.png", "visible.png", "tool_decision.png", "gap.png", "task_mode_tool_only.png"]:
         assert (Path(out["eval report"]).parent / "plots" / png).read_bytes()[:4] == b"\x89PNG"
@@ -80,6 +81,12 @@ def test_evaluate_in_process_writes_report_resumes_and_baselines_differ(tmp_path
         h = results["results"]["tool_only"][task]["guided"]
         rnd = results["results"]["random"][task]["guided"]
         assert h["metrics"][h["headline"]]["value"] > rnd["metrics"][rnd["headline"]]["value"], task
+    # the baselines' margin is paired over the same samples, with a CI
+    m = results["margins"]["tool_only-random"]["SRID"]["guided"]
+    assert m["low"] <= m["value"] <= m["high"] and m["value"] > 0
+    # perception quality of the clips behind the samples: the synthetic ASD scores follow the labels exactly
+    q = results["perception"]
+    assert q["ASD mAP"]["value"] == pytest.approx(1.0) and q["DER"]["n"] > 0 and q["WER"]["value"] < 0.05
     # a rerun resumes from the cache: nothing is recomputed, same predictions
     again = evaluate.run(cfg)
     assert pa.parquet.read_table(again["predictions"]).to_pylist() == preds

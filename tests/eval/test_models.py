@@ -71,6 +71,33 @@ def test_tool_only_guided_reads_curation_cues():
     assert avds == "Speaker 1: we should ship on friday Speaker 2: friday is too early"
 
 
+def test_tool_only_nsp_turn_taking_reads_only_the_past():
+    """Three speakers A, B, C take turns; at the cut C holds the floor. The one who waited longest (A)
+    is next, whatever diarization says happens after the cut; an unheard option wins outright."""
+    turns = [{"start": 0.0, "end": 2.0, "speaker": "A"}, {"start": 2.5, "end": 4.0, "speaker": "B"},
+             {"start": 4.5, "end": 6.0, "speaker": "C"},
+             {"start": 6.5, "end": 8.0, "speaker": "B"}]  # after the cut: must not be read
+    q = "Watch the clip up to 6.0 s only. Who speaks next, after that moment?"
+    opts = ["Speaker 3 (first heard at 4.5 s)", "Speaker 1 (first heard at 0.0 s)", "Speaker 2 (first heard at 2.5 s)"]
+    agent = ToolOnlyAgent()
+    assert agent.generate([], ctx(task="NSP", question=q, options=opts, cues={"turns": turns})) == "B"
+    unheard = [*opts[:2], "someone who has not spoken yet"]
+    assert agent.generate([], ctx(task="NSP", question=q, options=unheard, cues={"turns": turns})) == "C"
+
+
+@pytest.mark.parametrize("who, want", [
+    ("the person speaking at 3.0 s", [(2.1, 3.9)]),  # a moment: whoever diarization hears then
+    ("the person on the right of the frame", [(2.1, 3.9)]),  # t1 (right) is most active while SPK_1 talks
+    ("the person in the centre of the frame", []),  # nobody is in the centre: no intervals
+])
+def test_tool_only_stg_names_the_target_every_way_the_builder_does(who, want):
+    c = ctx(task="STG", options=[], cues={**CUES, "active_speaker": [
+        {"track_id": "t0", "times": [1.0, 3.0, 5.0], "scores": [0.9, 0.1, 0.9]},
+        {"track_id": "t1", "times": [1.0, 3.0, 5.0], "scores": [0.1, 0.9, 0.1]}]},
+        question=f"When does {who} speak? Answer with every [start, end] interval in seconds from the start of the clip.")
+    assert parse_intervals(ToolOnlyAgent().generate([], c)).value == want
+
+
 def test_tool_only_agentic_answers_from_tool_results():
     entries = [
         {"tool": "track_faces", "arguments": {"clip": 0}, "ok": True, "result": {"tracks": [
