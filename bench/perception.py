@@ -137,7 +137,7 @@ def pool_vs_serial(scenes: list[dict], cfg, stages: tuple[str, ...]) -> dict:
 
 def accuracy(scenes: list[dict], outs: dict) -> dict:
     from perception import corpus_eval as ce
-    from perception.scoring import der_total, wer
+    from perception.scoring import der, der_total, wer
 
     pairs, refs, hyps, asd, ava, recalls = [], [], [], [], [], []
     for sc in scenes:
@@ -150,7 +150,9 @@ def accuracy(scenes: list[dict], outs: dict) -> dict:
             recalls.append(vm["face_recall"])
             asd += vm["asd_rows"]
             ava += vm["ava_rows"]
-    return {"der": der_total(pairs), "wer": wer(refs, hyps), "face_recall": sum(recalls) / max(len(recalls), 1),
+    per_scene = {sc["scene_id"]: der(*p[:2], uem=p[2]) for sc, p in zip(scenes, pairs, strict=True)}
+    return {"der": der_total(pairs), "der_per_scene": per_scene, "wer": wer(refs, hyps),
+            "face_recall": sum(recalls) / max(len(recalls), 1),
             **ce.summarize(asd, ava), "n_audio": len(pairs), "n_video": len(recalls)}
 
 
@@ -192,6 +194,7 @@ def write_readme(speed_rows, faces, pool, acc, args, n_scenes) -> None:
         f"(jiwer, pocketsphinx), face recall {acc['face_recall']:.3f}, frame-level active-speaker accuracy "
         f"{acc['asd_accuracy']:.3f}, active-speaker mAP {acc['asd_map']:.3f} (identity-labelled frames), "
         f"AVA mAP {acc['ava_map']:.3f} (AVA CSV rows, SPEAKING_AUDIBLE positive, official VOC-style AP).", "",
+        "DER per scene: " + ", ".join(f"`{k}` {v:.3f}" for k, v in acc["der_per_scene"].items()) + ".", "",
         "Against the issue's targets: " + misses(speed_rows, faces, pool, acc) + ".", "",
         f"Command: `.venv/bin/python bench/perception.py{' --scenes ' + str(args.scenes) if args.scenes else ''}`", "", "",
     ])

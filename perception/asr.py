@@ -1,8 +1,9 @@
 """Speech recognition: audio (+ speech segments or turns) -> transcript segments with word times.
 
 Interface: ``ASR(cfg)(audio, sr, turns=None) -> list[TranscriptSegment]``. With ``turns`` (from
-diarization or VAD), each turn is decoded on its own and its segment carries the turn's speaker;
-without them the whole clip is one span. Times are clip-relative seconds.
+diarization or VAD), each turn is decoded on its own and its segment carries the turn's speaker
+(pocketsphinx decodes audio where turns overlap once, see ``decode_spans``); without them the
+whole clip is one span. Times are clip-relative seconds.
 """
 
 from __future__ import annotations
@@ -34,6 +35,30 @@ def spans_of(audio: np.ndarray, sr: int, turns: list[Turn] | None) -> list[tuple
     return [(float(t["start"]), float(t["end"]), str(t.get("speaker", ""))) for t in turns]
 
 
+def decode_spans(spans: list[tuple[float, float, str]]) -> list[tuple[float, float]]:
+    """The part of each span to decode so that overlapped audio is decoded once.
+
+    Where two turns overlap, each keeps its side of the overlap's midpoint; a turn lying wholly
+    inside an earlier one (a backchannel) gets an empty span, its words being in the longer turn.
+    """
+    out = []
+    for i, (s, e, _) in enumerate(spans):
+        lo, hi = s, e
+        for j, (s2, e2, _) in enumerate(spans):
+            if j == i or e2 <= s or s2 >= e:
+                continue
+            earlier = (s2, j) < (s, i)
+            if earlier and e2 >= e:
+                lo = hi = s  # nested in an earlier turn
+                break
+            if earlier:
+                lo = max(lo, (s + e2) / 2)
+            elif e2 > e:
+                hi = min(hi, (s2 + e) / 2)
+        out.append((lo, max(lo, hi)))
+    return out
+
+
 class PocketsphinxASR(ASR):
     """CMU pocketsphinx with its bundled en-us acoustic model, LM and dictionary (no download)."""
 
@@ -44,7 +69,8 @@ class PocketsphinxASR(ASR):
         self.cfg = c
         conf = Config(
             samprate=cfg.sample_rate, beam=c.beam, wbeam=c.wbeam, pbeam=c.pbeam, maxhmmpf=c.maxhmmpf,
-            fwdflat=c.fwdflat, bestpath=c.bestpath, loglevel="FATAL",
+            fwdflat=c.fwdflat, bestpath=c.bestpath, ds=c.ds, topn=c.topn, maxwpf=c.maxwpf, pl_window=c.pl_window,
+            loglevel="FATAL",
         )
         self._decoder = Decoder(conf)
         self._frate = int(conf["frate"])
@@ -67,11 +93,12 @@ class PocketsphinxASR(ASR):
     def __call__(self, audio: np.ndarray, sr: int, turns: list[Turn] | None = None) -> list[TranscriptSegment]:
         out: list[TranscriptSegment] = []
         step = self.cfg.max_segment_s
-        for start, end, speaker in spans_of(audio, sr, turns):
+        spans = spans_of(audio, sr, turns)
+        for (start, end, speaker), (lo, hi) in zip(spans, decode_spans(spans), strict=True):
             words: list[Word] = []
-            t = start
-            while t < end - 0.05:  # long turns decode in pieces so memory and latency stay bounded
-                e = min(end, t + step)
+            t = lo
+            while t < hi - 0.05:  # long turns decode in pieces so memory and latency stay bounded
+                e = min(hi, t + step)
                 _, w = self._decode(audio[int(t * sr) : int(e * sr)], t)
                 words.extend(w)
                 t = e

@@ -38,11 +38,13 @@ def flite_available() -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def say(voice: str, text: str) -> np.ndarray:
-    """float32 16 kHz speech, trimmed to its audible extent, normalized to -23 dBFS RMS."""
+def say(voice: str, text: str, f0: float | None = None) -> np.ndarray:
+    """float32 16 kHz speech, trimmed to its audible extent, normalized to -23 dBFS RMS; ``f0`` sets
+    flite's mean pitch target in Hz (None keeps the voice's own)."""
+    pitch = ["--setf", f"int_f0_target_mean={f0:g}"] if f0 else []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "u.wav"
-        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(out)], check=True, capture_output=True)
+        subprocess.run(["flite", "-voice", voice, *pitch, "-t", text, "-o", str(out)], check=True, capture_output=True)
         with wave.open(str(out)) as w:
             sr = w.getframerate()
             x = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768
@@ -67,14 +69,18 @@ class Dialogue:
 
 
 def dialogue(order: list[int], gap_s: float = 0.5, lead_s: float = 0.5, tail_s: float = 0.5,
-             overlap_s: float = 0.0, voices=VOICES, seed: int = 0) -> Dialogue:
-    """Speakers take turns (``order`` indexes ``voices``), lines from LINES; optional overlap at changes."""
+             overlap_s: float = 0.0, voices=VOICES, seed: int = 0, pitches: tuple[float, ...] = ()) -> Dialogue:
+    """Speakers take turns (``order`` indexes ``voices``), lines from LINES; optional overlap at changes.
+
+    With ``pitches`` (Hz), each utterance takes a pitch target drawn from them: speakers that share
+    one pitch range and whose intonation varies from line to line, as in real conversation.
+    """
     rng = np.random.default_rng(seed)
     n_spk = max(order) + 1
     pieces, t = [], lead_s
     for i, spk in enumerate(order):
         text = LINES[(i + seed) % len(LINES)]
-        x = say(voices[spk], text)
+        x = say(voices[spk], text, float(rng.choice(pitches)) if pitches else None)
         if i > 0 and overlap_s > 0 and order[i - 1] != spk:
             t -= gap_s + overlap_s
         pieces.append((t, spk, x, text))

@@ -49,6 +49,19 @@ def test_diarization_single_voice_is_one_speaker(perception_cfg):
     assert len({t["speaker"] for t in turns}) == 1
 
 
+def test_diarization_ignores_pitch_that_is_not_a_speaker_cue(perception_cfg):
+    """Two voices sharing one pitch range, each varying its pitch from line to line (data made here):
+    pitch differences are then intonation, and splitting on them would cut each speaker in two."""
+    from tests.perception import synth
+
+    if not synth.flite_available():
+        pytest.skip("Debian flite is not installed")
+    d = synth.dialogue([0, 1, 0, 1, 0, 1, 0, 1], voices=("awb", "kal16"), pitches=(108, 120, 132), seed=0)
+    turns = DIARIZATION_BACKENDS.create("resemblyzer", perception_cfg)(d.audio, 16000)
+    assert len({t["speaker"] for t in turns}) == 2
+    assert der(d.turns, turns) <= 0.10
+
+
 def test_pyannote_sample_der_without_speaker_count(perception_cfg):
     """Held-out real recording (pyannote.audio's MIT sample), scored with pyannote.metrics, collar 0.25."""
     audio, sr = sf.read(SAMPLE / "sample.wav", dtype="float32")

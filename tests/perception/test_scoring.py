@@ -32,3 +32,42 @@ def test_turn_helpers():
     turns = labels_to_turns(fixed, 0.5, ["A", "B"])
     assert [(t["start"], t["end"], t["speaker"]) for t in turns] == [(0.0, 3.0, "A"), (3.5, 5.0, "B")]
     assert overlap_ratio([{"start": 0, "end": 4, "speaker": "A"}, {"start": 3, "end": 5, "speaker": "B"}]) == pytest.approx(0.2)
+
+
+def test_yin_pitch_finds_f0_and_voicing():
+    import numpy as np
+
+    from perception.diarization import yin_pitch
+
+    sr, f = 16000, 150.0
+    t = np.arange(sr) / sr
+    tone = sum(np.sin(2 * np.pi * f * h * t) / h for h in range(1, 6)).astype(np.float32)  # a voiced-like harmonic
+    noise = np.random.default_rng(0).normal(0, 0.3, sr).astype(np.float32)
+    f0, voiced = yin_pitch(np.concatenate([tone, noise]), sr)
+    assert len(f0) == 200
+    assert voiced[10:90].all() and voiced[110:190].mean() < 0.1
+    assert np.median(f0[10:90]) == pytest.approx(f, rel=0.01)
+
+
+def test_pitch_explained_and_overlaps_at_changes():
+    import numpy as np
+
+    from perception.clustering import pitch_explained
+    from perception.diarization import extend_at_changes
+
+    lab = np.array([0, 0, 0, 1, 1, 1])
+    assert pitch_explained(lab, np.array([1.0, 1.2, 0.8, 5.0, 5.2, np.nan])) > 0.9
+    assert pitch_explained(lab, np.array([1.0, 5.0, 3.0, 1.0, 5.0, 3.0])) == pytest.approx(0.0)
+    turns = [{"start": 0.0, "end": 2.0, "speaker": "A", "text": ""}, {"start": 2.0, "end": 4.0, "speaker": "B", "text": ""},
+             {"start": 5.0, "end": 6.0, "speaker": "A", "text": ""}, {"start": 6.0, "end": 8.0, "speaker": "B", "text": ""}]
+    pauses = np.zeros(800, bool)
+    pauses[590:600] = True  # a pause just before the second change: no overlap there
+    out = extend_at_changes(turns, pauses, 0.3, 0.3)
+    assert [(t["start"], t["end"]) for t in out] == [(0.0, 2.3), (1.7, 4.0), (5.0, 6.0), (6.0, 8.0)]
+
+
+def test_decode_spans_cover_overlaps_once():
+    from perception.asr import decode_spans
+
+    spans = [(0.0, 5.0, "A"), (4.0, 8.0, "B"), (5.5, 6.0, "C"), (7.5, 9.0, "A")]
+    assert decode_spans(spans) == [(0.0, 4.5), (4.5, 7.75), (5.5, 5.5), (7.75, 9.0)]
