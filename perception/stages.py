@@ -3,6 +3,10 @@
 Both the Ray actor wrappers (``perception.actors``) and the in-process paths (``run_all``,
 ``perception.tools``) call these, so the batch and serial paths compute exactly the same thing.
 Rows hold file-relative times (the schema's convention); backends see clip-relative ones.
+
+Each stage imports its capability module when it is built, not when this module is imported: the
+curation driver imports this module only to learn the stage names, and the backends' imports
+(torch, scikit-learn, scipy, dlib: about 1.3 s) would delay every run's start for nothing.
 """
 
 from __future__ import annotations
@@ -13,14 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from perception.active_speaker import ASD_BACKENDS
-from perception.asr import ASR_BACKENDS
 from perception.config import PerceptionConfig
-from perception.diarization import DIARIZATION_BACKENDS, overlap_ratio
-from perception.faces import FACE_BACKENDS, track_faces
 from perception.media_io import has_video, load_audio, load_frames
 from perception.records import shift_times
-from perception.vad import VAD_BACKENDS
 
 
 def plain(x: Any) -> Any:
@@ -74,6 +73,8 @@ class VadStage(Stage):
     name, group, columns = "vad", "audio", ("pred_speech",)
 
     def __init__(self, cfg: PerceptionConfig):
+        from perception.vad import VAD_BACKENDS
+
         super().__init__(cfg)
         self.backend = VAD_BACKENDS.create(cfg.vad, cfg)
 
@@ -87,8 +88,11 @@ class DiarizationStage(Stage):
     columns = ("pred_turns", "pred_num_speakers", "pred_overlap_ratio")
 
     def __init__(self, cfg: PerceptionConfig):
+        from perception.diarization import DIARIZATION_BACKENDS, overlap_ratio
+
         super().__init__(cfg)
         self.backend = DIARIZATION_BACKENDS.create(cfg.diarization, cfg)
+        self.overlap_ratio = overlap_ratio
 
     def run(self, row: dict) -> dict:
         audio = load_audio(row, self.cfg.sample_rate)
@@ -98,7 +102,7 @@ class DiarizationStage(Stage):
         return {
             "pred_turns": shift_times(turns, _start(row)),
             "pred_num_speakers": len({t["speaker"] for t in turns}),
-            "pred_overlap_ratio": overlap_ratio(turns),
+            "pred_overlap_ratio": self.overlap_ratio(turns),
         }
 
 
@@ -106,6 +110,8 @@ class AsrStage(Stage):
     name, group, columns = "asr", "audio", ("pred_transcript",)
 
     def __init__(self, cfg: PerceptionConfig):
+        from perception.asr import ASR_BACKENDS
+
         super().__init__(cfg)
         self.backend = ASR_BACKENDS.create(cfg.asr, cfg)
 
@@ -128,14 +134,17 @@ class FacesStage(Stage):
     name, group, columns = "faces", "video", ("pred_face_tracks", "pred_num_visible")
 
     def __init__(self, cfg: PerceptionConfig):
+        from perception.faces import FACE_BACKENDS, track_faces
+
         super().__init__(cfg)
         self.backend = FACE_BACKENDS.create(cfg.faces, cfg)
+        self.track_faces = track_faces
 
     def run(self, row: dict) -> dict:
         if not _video_row(row):
             return {"pred_face_tracks": [], "pred_num_visible": 0}
         frames = load_frames(row, self.cfg.fps_sample, self.cfg.max_height)
-        tracks = track_faces(self.backend, frames, self.cfg)
+        tracks = self.track_faces(self.backend, frames, self.cfg)
         return {"pred_face_tracks": shift_times(tracks, _start(row)), "pred_num_visible": len(tracks)}
 
 
@@ -143,6 +152,8 @@ class ActiveSpeakerStage(Stage):
     name, group, columns = "active_speaker", "video", ("pred_active_speaker",)
 
     def __init__(self, cfg: PerceptionConfig):
+        from perception.active_speaker import ASD_BACKENDS
+
         super().__init__(cfg)
         self.backend = ASD_BACKENDS.create(cfg.active_speaker, cfg)
         self._faces: FacesStage | None = None

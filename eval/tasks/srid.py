@@ -2,6 +2,16 @@
 
 The reference is a labelled turn; the candidates are later turns, one by the same speaker (the
 answer) and the others by different speakers, each at least ``srid_min_segment_s`` long.
+
+VoxCeleb2 does not feed SRID, and that is the rule, not a gap. Its only label is the identity of
+one celebrity per utterance file: no turns, so within a clip there is no labelled segment of
+anyone else to serve as a distractor (the interviewer who may also talk is unlabelled, so a
+segment cannot even be claimed to be the celebrity's). Re-identifying that identity across clips
+would make SRID a multi-clip task, while the design builds SRID from single clips; and the
+clips of one identity come from different YouTube videos, the unit of the train/test split, so a
+sample mixing them would straddle the split. Cross-scene identity is what CSNL's "shared
+speaker" question asks, and VoxCeleb2 identities feed it there. Such clips are skipped and
+counted under their own reason.
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ class SRID(TaskBuilder):
     required_tools = ("diarize",)
 
     def build_clip(self, clip: dict, rng: random.Random) -> list[Sample]:
+        if not clip.get("gt_turns") and clip.get("gt_speakers"):
+            raise Skip("speaker identity only, no speaker timings (VoxCeleb2)")
         turns = sorted(gt_turns(clip, self.cfg.srid_min_segment_s), key=lambda t: t["start"])
         if len({t["speaker"] for t in turns}) < 2:
             raise Skip("fewer than 2 labelled speakers")

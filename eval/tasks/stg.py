@@ -3,21 +3,40 @@
 The answer is the union of the speaker's labelled turns in the clip. ``answer`` is that list as
 JSON in clip-relative seconds (what the model is asked for); ``answer_intervals`` the same in
 media-file seconds (the schema's convention). How the speaker is named: see ``_who``.
+
+The question must not hold any part of the answer. The shared speaker labels of unnamed sources
+("Speaker 2 (first heard at 12.5 s)") give away the first interval's start, so STG never uses
+them: an AMI speaker with no text and no face is named by one moment in the middle of a stretch
+where only they speak, which says nothing about where any of their intervals begins or ends.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
 
 from eval.tasks.base import Sample, Skip, TaskBuilder
-from eval.tasks.common import cues, gt_turns, horizontal, merge_intervals, quote, rel, speaker_labels, strata
+from eval.tasks.common import (
+    NAMED_SOURCES,
+    cues,
+    gt_turns,
+    horizontal,
+    merge_intervals,
+    quote,
+    rel,
+    speaker_labels,
+    strata,
+)
+
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-def _who(clip: dict, spk: str, own: list[dict], labels: dict[str, str]) -> str:
-    """Name the target without giving its intervals away where the labels allow: a quote of their
-    first line, else their face's place in the frame, else their name; only for unnamed, faceless,
-    textless labels (AMI) the order-of-speaking label with its first onset remains."""
+def _who(clip: dict, spk: str, own: list[dict], turns: list[dict], labels: dict[str, str],
+         answer: list[list[float]]) -> str:
+    """Name the target without giving its intervals away: a quote of their first line, their face's
+    place in the frame, their name where the source has names, else a moment inside a stretch where
+    only they speak (``_moment``). Raises Skip when none of these can name them."""
     first_line = quote(next((t.get("text") for t in own if t.get("text")), None))
     if first_line:
         return f'the person who says "{first_line}"'
@@ -26,7 +45,30 @@ def _who(clip: dict, spk: str, own: list[dict], labels: dict[str, str]) -> str:
         xs = [(b["x1"] + b["x2"]) / 2 for b in track["boxes"]]
         where = horizontal(sum(xs) / len(xs))
         return f"the person {'in the centre' if where == 'centre' else f'on the {where}'} of the frame"
-    return labels[spk]
+    if clip["source"] in NAMED_SOURCES:
+        return labels[spk]
+    t = _moment(clip, spk, turns, answer)
+    if t is None:
+        raise Skip("speaker cannot be named without giving their intervals away")
+    return f"the person speaking at {t:.1f} s"
+
+
+def _moment(clip: dict, spk: str, turns: list[dict], answer: list[list[float]]) -> float | None:
+    """Clip-relative middle of the speaker's longest stretch with no one else speaking, rounded as the
+    question prints it, and only if it is at least 1 s from both ends of that stretch and equal to no
+    answer boundary (so it cannot be read as one)."""
+    others = merge_intervals([(t["start"], t["end"]) for t in turns if t["speaker"] != spk])
+    solo = []
+    for a, b in merge_intervals([(t["start"], t["end"]) for t in turns if t["speaker"] == spk]):
+        cuts = [(max(a, x), min(b, y)) for x, y in others if x < b and y > a]
+        edges = [a, *[v for c in cuts for v in c], b]
+        solo += [(p, q) for p, q in zip(edges[::2], edges[1::2], strict=True) if q > p]
+    bounds = {v for iv in answer for v in iv}
+    for p, q in sorted(solo, key=lambda iv: (iv[0] - iv[1], iv[0])):
+        t = rel(clip, (p + q) / 2)
+        if q - p >= 2.0 and t not in bounds:
+            return t
+    return None
 
 
 class STG(TaskBuilder):
@@ -39,12 +81,24 @@ class STG(TaskBuilder):
             raise Skip("no labelled turns")
         labels = speaker_labels(clip)
         speakers = sorted(labels)
-        samples = []
-        for spk in rng.sample(speakers, min(self.cfg.per_clip, len(speakers))):
+        samples: list[Sample] = []
+        skipped: Skip | None = None
+        # A full shuffle whose first per_clip draws are those of rng.sample(speakers, per_clip); the
+        # rest stand in for a speaker that cannot be named without a leak.
+        for spk in rng.sample(speakers, len(speakers)):
+            if len(samples) >= self.cfg.per_clip:
+                break
             own = [t for t in turns if t["speaker"] == spk]
-            who = _who(clip, spk, own, labels)
             intervals = merge_intervals([(t["start"], t["end"]) for t in own])
             answer = [[rel(clip, a), rel(clip, b)] for a, b in intervals]
+            try:
+                who = _who(clip, spk, own, turns, labels, answer)
+            except Skip as skip:
+                skipped = skip
+                continue
+            if {float(x) for x in NUMBER.findall(who)} & {v for iv in answer for v in iv}:
+                skipped = Skip("speaker's name or quote holds one of their interval bounds")
+                continue
             samples.append(Sample(
                 task=self.name, clip_ids=[clip["clip_id"]], source=clip["source"],
                 source_video_id=clip["source_video_id"],
@@ -56,4 +110,6 @@ class STG(TaskBuilder):
                 meta={"clip_start_s": clip["start_s"], "time_base": "answer: clip seconds; answer_intervals: media seconds"},
                 **strata(clip, self.cfg),
             ))
+        if not samples and skipped is not None:
+            raise skipped
         return samples

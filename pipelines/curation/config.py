@@ -22,22 +22,33 @@ class CurateConfig:
         None, "Perception stages to run, in perception.actors.STAGES order; None runs all, [] none (pred_* left empty)."
     )
     fuse_stages: bool = doc_field(
-        False, "Run all perception stages in each actor of one pool (data-parallel) instead of one pool per stage "
-        "(pipelined): fewer processes and model loads, which is faster on a few CPU cores."
+        True, "Decode and run all perception stages in each actor of one pool (data-parallel, one clip per actor at "
+        "a time) instead of a decode task and one actor pool per stage (pipelined). Fused is faster on a few CPU "
+        "cores: fewer processes and model loads, and every core busy whatever the stage mix (bench/README.md)."
     )
-    fused_actors: int = doc_field(2, "Actors in the fused pool (curate.fuse_stages); each gets an equal share of the CPU budget.")
+    fused_actors: int | None = doc_field(
+        None, "Actors in the fused pool (curate.fuse_stages); None: one per whole CPU of the cluster. Each gets an "
+        "equal share of the CPU budget (cluster CPUs minus curate.cpu_reserve)."
+    )
+    warm_up: bool = doc_field(
+        True, "Fused actors run their models once on a 2 s synthetic clip before taking work, so one-off first-call "
+        "costs land in start-up rather than in the first clip."
+    )
+    actor_start_timeout_s: int = doc_field(
+        600, "Fused layout: how long to wait for every actor to start (models loaded) before the run fails."
+    )
     resume: bool = doc_field(True, "Skip clip ids already written under <output>/clips/; false rewrites the clips table.")
     verify_decode: bool = doc_field(
         True, "Check each clip span before perception (decode its audio and first sampled frame, walk its video packets "
         "to the clip end), so corrupt or truncated media is quarantined up front instead of failing every stage."
     )
     truncation_tolerance_s: float = doc_field(1.0, "Decoded media may end this much before the clip end before it counts as truncated.")
-    decode_num_cpus: float = doc_field(0.25, "CPUs reserved per decode/assemble task (fractional: see PLATFORM's Ray Data deadlock).")
+    decode_num_cpus: float = doc_field(0.25, "CPUs reserved per decode/assemble task in the per-stage layout (fractional: see PLATFORM's Ray Data deadlock); fused actors decode themselves.")
     write_num_cpus: float = doc_field(0.1, "CPUs reserved per record-writing task.")
     cpu_reserve: float = doc_field(
         0.5, "CPUs kept free of actor reservations for the read, decode and write tasks; actor num_cpus are scaled down to fit."
     )
-    records_per_file: int = doc_field(4, "Clip records per Parquet part file (each part is written atomically).")
+    records_per_file: int = doc_field(4, "Clip records per Parquet part file in the per-stage layout (each part is written atomically); fused actors write one part file per clip.")
     friends_frame_size: list[int] = doc_field(
         doc="Friends-MMC annotation frame size [w, h] its pixel boxes refer to.", factory=lambda: [1280, 720]
     )
@@ -53,7 +64,9 @@ class CurateConfig:
             raise ValueError(f"curate.min_clip_s/max_clip_s: need 0 < {self.min_clip_s} < {self.max_clip_s}")
         if len(self.friends_frame_size) != 2 or min(self.friends_frame_size) <= 0:
             raise ValueError(f"curate.friends_frame_size: {self.friends_frame_size} is not [w, h]")
-        if self.fused_actors < 1:
-            raise ValueError("curate.fused_actors: must be >= 1")
+        if self.fused_actors is not None and self.fused_actors < 1:
+            raise ValueError("curate.fused_actors: must be >= 1 or null")
+        if self.actor_start_timeout_s < 1:
+            raise ValueError("curate.actor_start_timeout_s: must be >= 1")
         if self.records_per_file < 1:
             raise ValueError("curate.records_per_file: must be >= 1")

@@ -1,13 +1,21 @@
-"""The curation pipeline on Ray Data: clip references -> decode -> perception actor pools -> Parquet.
+"""The curation pipeline on Ray Data: clip references -> decode -> perception actors -> Parquet.
 
-    from_items(refs not yet written)        one block per clip, so work streams clip by clip
-      .map_batches(decode_batch)            task: stitch, decode-verify, quarantine bad media
-      .map_batches(<perception stage>)...   actor pools, one per stage, from perception.actors.STAGES
-      .map_batches(write_batch)             task: validate, write part files atomically, emit stats
+Fused layout (``curate.fuse_stages``, the default)::
+
+    from_items(refs not yet written)        one block per clip, most work first, so work streams clip by clip
+      .map_batches(FusedStages)             N actors, each: stitch + decode-verify (quarantine bad media),
+                                            every perception stage, validate + write the clip's part file
+                                            atomically; one clip in flight per actor; emits stats rows
     driver iterates the stats rows          drives the streaming executor; Ray shows progress bars
+
+Per-stage layout: ``.map_batches(decode_batch)`` as a task, one actor pool per stage from
+``perception.actors.STAGES`` (pipeline parallel; slower on a few cores, see ``fused.py``), then
+``.map_batches(write_batch)`` as a task writing ``curate.records_per_file`` clips per part file.
 
 Actors reserve fractional CPUs and their sum is kept below the cluster's CPUs minus
 ``curate.cpu_reserve``: at a full CPU each, Ray Data's tasks starve and the run hangs (PLATFORM).
+The reservation is bookkeeping only; each fused actor still runs on a whole core, because its
+thread pools are pinned to one thread (``perception.actors.set_threads``) and nothing else runs.
 """
 
 from __future__ import annotations
@@ -55,6 +63,31 @@ def actor_resources(cfg: AppConfig, stages: list[str], cluster_cpus: float) -> d
     return res
 
 
+def fused_actors(cfg: AppConfig, cluster_cpus: float) -> int:
+    """Actors in the fused pool: ``curate.fused_actors``, or one per whole CPU of the cluster."""
+    return cfg.curate.fused_actors or max(1, int(cluster_cpus))
+
+
+# Seconds of work per second of media, relative to an audio-only clip, for clips with video when
+# the face stages run: measured on the demo corpus (serial loop: about 0.5 s/s with video, 0.2 s/s
+# audio-only). Only the order of clips depends on it.
+VIDEO_COST = 2.5
+
+
+def work_order(refs: list, stages: list[str]) -> list:
+    """Clips most expensive first (longest-processing-time-first): with clips handed to free actors
+    one at a time, a long clip started last would leave one actor working alone at the end."""
+    from pipelines.curation.decode import AUDIO_ONLY
+
+    video_stages = bool({"faces", "active_speaker"} & set(stages))
+
+    def cost(r) -> float:
+        video = video_stages and not r.media_uri.lower().endswith(AUDIO_ONLY)
+        return (r.end_s - r.start_s) * (VIDEO_COST if video else 1.0)
+
+    return sorted(refs, key=lambda r: (-cost(r), r.clip_id))
+
+
 def build_dataset(cfg: AppConfig, rows: list[dict], stages: list[str], cluster_cpus: float):
     """The lazy Dataset of the run; iterating it executes the pipeline and yields the stats rows."""
     import ray.data
@@ -65,33 +98,36 @@ def build_dataset(cfg: AppConfig, rows: list[dict], stages: list[str], cluster_c
     ctx.enable_progress_bars = cfg.curate.progress_bars
     storage_cfg = asdict(cfg.storage.resolved())
     pc = cfg.perception
+    decode_kwargs = {"quarantine_dir": cfg.output_uri("quarantine_parts"), "storage_cfg": storage_cfg,
+                     "sample_rate": pc.sample_rate, "fps": pc.fps_sample, "max_height": pc.max_height,
+                     "tolerance_s": cfg.curate.truncation_tolerance_s, "verify": cfg.curate.verify_decode}
+    write_kwargs = {"clips_dir": clips_root(cfg), "quarantine_dir": cfg.output_uri("quarantine_parts"),
+                    "storage_cfg": storage_cfg, "stages": stages}
     ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
-    ds = ds.map_batches(
-        decode_batch, batch_format="pandas", batch_size=1, num_cpus=cfg.curate.decode_num_cpus,
-        fn_kwargs={"quarantine_dir": cfg.output_uri("quarantine_parts"), "storage_cfg": storage_cfg,
-                   "sample_rate": pc.sample_rate, "fps": pc.fps_sample, "max_height": pc.max_height,
-                   "tolerance_s": cfg.curate.truncation_tolerance_s, "verify": cfg.curate.verify_decode},
-    )
     pcfg = to_dict(pc)
-    fused = cfg.curate.fuse_stages and bool(stages)
-    if fused:
-        n = cfg.curate.fused_actors
-        ds = ds.map_batches(
-            FusedStages, fn_constructor_kwargs={"cfg": pcfg, "stages": stages}, batch_format="pandas", batch_size=1,
+    if cfg.curate.fuse_stages and stages:
+        n = fused_actors(cfg, cluster_cpus)
+        # Start every actor (models loaded and warmed) before the first clip is handed out, so the
+        # summary can tell start-up from warm throughput; nothing else could use the cores meanwhile.
+        ctx.wait_for_min_actors_s = cfg.curate.actor_start_timeout_s
+        return ds.map_batches(
+            FusedStages, batch_format="pandas", batch_size=1,
+            fn_constructor_kwargs={"cfg": pcfg, "stages": stages, "decode": decode_kwargs, "write": write_kwargs,
+                                   "warm_up": cfg.curate.warm_up},
             num_cpus=min(1.0, max(cluster_cpus - cfg.curate.cpu_reserve, 0.1) / n),
-            compute=ray.data.ActorPoolStrategy(size=n),
+            compute=ray.data.ActorPoolStrategy(size=n, max_tasks_in_flight_per_actor=1),
         )
-    for name, r in actor_resources(cfg, [] if fused else stages, cluster_cpus).items():
+    ctx.wait_for_min_actors_s = -1  # Ray's default: pools start while decode tasks already run
+    ds = ds.map_batches(decode_batch, batch_format="pandas", batch_size=1, num_cpus=cfg.curate.decode_num_cpus,
+                        fn_kwargs=decode_kwargs)
+    for name, r in actor_resources(cfg, stages, cluster_cpus).items():
         ds = ds.map_batches(
             STAGES[name], fn_constructor_kwargs={"cfg": pcfg}, batch_format="pandas", batch_size=r["batch_size"],
             num_cpus=r["num_cpus"], num_gpus=r["num_gpus"] or None,
             compute=ray.data.ActorPoolStrategy(size=r["concurrency"]),
         )
-    return ds.map_batches(
-        write_batch, batch_format="pandas", batch_size=cfg.curate.records_per_file, num_cpus=cfg.curate.write_num_cpus,
-        fn_kwargs={"clips_dir": clips_root(cfg), "quarantine_dir": cfg.output_uri("quarantine_parts"),
-                   "storage_cfg": storage_cfg, "stages": stages},
-    )
+    return ds.map_batches(write_batch, batch_format="pandas", batch_size=cfg.curate.records_per_file,
+                          num_cpus=cfg.curate.write_num_cpus, fn_kwargs=write_kwargs)
 
 
 def curate_clips(cfg: AppConfig) -> tuple[RunSummary, dict[str, str]]:
@@ -107,8 +143,7 @@ def curate_clips(cfg: AppConfig) -> tuple[RunSummary, dict[str, str]]:
             fs.rm(path, recursive=True)
     scan = scan_sources(cfg)
     done = done_clip_ids(cfg) if cfg.curate.resume else set()
-    # Longest first: with actors working in parallel, a long clip started last would run alone at the end.
-    todo = sorted((r for r in scan.refs if r.clip_id not in done), key=lambda r: (r.start_s - r.end_s, r.clip_id))
+    todo = work_order([r for r in scan.refs if r.clip_id not in done], stages)
     summary = RunSummary(clips_total=len(scan.refs), clips_skipped=len(scan.refs) - len(todo),
                          per_source=dict(scan.per_source))
     scan_stats = StageStats("scan", clips=len(scan.refs), media_s=sum(r.end_s - r.start_s for r in scan.refs),
@@ -119,8 +154,10 @@ def curate_clips(cfg: AppConfig) -> tuple[RunSummary, dict[str, str]]:
     if todo:
         cpus = float(ray.cluster_resources().get("CPU", 1.0))
         ds = build_dataset(cfg, [ref_row(r) for r in todo], stages, cpus)
+        t_exec = time.time()
         for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
             stats_rows += batch.to_dict("records")
+        summary.set_actor_timing(stats_rows, t_exec, time.time())
     summary.stages = [scan_stats, *stage_stats_from_rows(stats_rows, stages, len(todo),
                                                          sum(r.end_s - r.start_s for r in todo))]
     written = [r for r in stats_rows if r["status"] == "ok"]

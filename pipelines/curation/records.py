@@ -31,7 +31,9 @@ from pipelines.curation.atomic import write_table_atomic
 from pipelines.curation.quarantine import write_quarantine_part
 from pipelines.sources.base import Quarantined
 
-STATS_COLUMNS = ["clip_id", "source", "status", "duration_s", "timings_json", "failed_stages_json"]
+STATS_COLUMNS = ["clip_id", "source", "status", "duration_s", "timings_json", "failed_stages_json",
+                 "actor_pid", "actor_ready_at", "actor_load_s"]
+ACTOR_STAMPS = STATS_COLUMNS[-3:]  # from fused actors (``fused.py``); None in the per-stage layout
 
 
 def conform(value: Any, tp: pa.DataType) -> Any:
@@ -68,6 +70,10 @@ def clip_record(row: dict) -> dict:
     return rec
 
 
+def _stamp(x: Any) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
 def write_batch(batch: pd.DataFrame, *, clips_dir: str, quarantine_dir: str, storage_cfg: dict,
                 stages: list[str]) -> pd.DataFrame:
     cfg = StorageConfig(**storage_cfg)
@@ -87,7 +93,7 @@ def write_batch(batch: pd.DataFrame, *, clips_dir: str, quarantine_dir: str, sto
                                               f"clip {rec['clip_id']}: {err}"), quarantine_dir, cfg)
         stats.append({"clip_id": rec["clip_id"], "source": rec["source"], "status": status,
                       "duration_s": rec["duration_s"], "timings_json": json.dumps(timings),
-                      "failed_stages_json": json.dumps(failed)})
+                      "failed_stages_json": json.dumps(failed), **{k: _stamp(row.get(k)) for k in ACTOR_STAMPS}})
     t0 = time.perf_counter()
     for source, recs in by_source.items():
         recs.sort(key=lambda r: r["clip_id"])

@@ -32,6 +32,29 @@ class RunSummary:
     media_s_written: float = 0.0
     wall_s: float = 0.0
     per_source: dict[str, int] = field(default_factory=dict)
+    # Fused actors only (they stamp their rows): how many ran, how long until the last was ready
+    # (process start, imports, model load, warm-up), and the wall from then to the last record.
+    actors: int = 0
+    actor_start_s: float | None = None
+    actor_load_s: float | None = None  # mean per actor: models loaded and warmed, inside the start-up
+    warm_wall_s: float | None = None
+    warm_media_s: float = 0.0
+
+    def set_actor_timing(self, stats_rows: list[dict], t_exec: float, t_end: float) -> None:
+        """Start-up and warm wall from the actors' stamps (epoch seconds) on the stats rows."""
+        ready = {r["actor_pid"]: r for r in stats_rows if _num(r.get("actor_ready_at")) is not None}
+        if not ready:
+            return
+        last_ready = max(r["actor_ready_at"] for r in ready.values())
+        self.actors = len(ready)
+        self.actor_start_s = last_ready - t_exec
+        self.actor_load_s = sum(r["actor_load_s"] for r in ready.values()) / len(ready)
+        self.warm_wall_s = t_end - last_ready
+        self.warm_media_s = sum(r["duration_s"] for r in stats_rows if r["status"] == "ok")
+
+    @property
+    def warm_clip_s_per_wall_s(self) -> float | None:
+        return self.warm_media_s / self.warm_wall_s if self.warm_wall_s else None
 
     @property
     def clip_s_per_wall_s(self) -> float:
@@ -41,6 +64,7 @@ class RunSummary:
         d = asdict(self)
         d["stages"] = [{**asdict(s), "throughput": s.throughput} for s in self.stages]
         d["clip_s_per_wall_s"] = self.clip_s_per_wall_s
+        d["warm_clip_s_per_wall_s"] = self.warm_clip_s_per_wall_s
         return d
 
     def to_json(self) -> str:
@@ -56,7 +80,18 @@ class RunSummary:
             f"{self.clips_quarantined} quarantined; {self.media_s_written:.1f} media s in {self.wall_s:.1f} s wall "
             f"= {self.clip_s_per_wall_s:.2f} clip-s per wall-s"
         )
+        if self.warm_wall_s is not None:
+            lines.append(
+                f"actors: {self.actors} fused, all ready after {self.actor_start_s:.1f} s (models loaded and warmed in "
+                f"{self.actor_load_s:.1f} s each); warm: {self.warm_media_s:.1f} media s in {self.warm_wall_s:.1f} s "
+                f"= {self.warm_clip_s_per_wall_s:.2f} clip-s per wall-s"
+            )
         return "\n".join(lines)
+
+
+def _num(x) -> float | None:
+    """A float, or None for a missing or NaN stamp (per-stage layouts do not stamp rows)."""
+    return None if x is None or x != x else float(x)
 
 
 def stage_stats_from_rows(stats_rows: list[dict], stages: list[str], todo: int, todo_media_s: float) -> list[StageStats]:

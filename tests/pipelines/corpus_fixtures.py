@@ -142,6 +142,38 @@ def write_friends(root: Path, n_turns=8, turn_s=3.0) -> list[list[dict]]:
     return doc
 
 
+def friends_track_key(k: int, turn_frames: int = 30) -> tuple[str, int, int]:
+    """Pickle key of turn k of ``write_friends``: its frame range holds the turn's key frame 1000+75k."""
+    first = 990 + 75 * k
+    return f"s01e03-{first:06d}-{first + turn_frames - 1:06d}", first, first + turn_frames - 1
+
+
+def write_friends_tracks(root: Path, doc: list[list[dict]], names=("Ross", "Rachel"), split="test",
+                         turn_frames: int = 30) -> dict:
+    """face_track_annotations/<split>/s01e03.pkl as Friends-MMC publishes it: {key: [track]}, each
+    track {frame: int array, bbox: (N, 4) float pixels of 1280x720, name, face_track_id}. Ross
+    drifts right 2 px a frame and Rachel's first box pokes past the left edge (clipped, as padded
+    TalkNet boxes do); Monica has no track, so she keeps her key-frame box."""
+    import pickle
+
+    data = {}
+    for k, _ in enumerate(doc[0]):
+        key, first, last = friends_track_key(k, turn_frames)
+        frames = np.arange(first, last + 1)
+        tracks = []
+        for i, name in enumerate(names):
+            bbox = np.array([[100.0 + 300 * i + 2 * j, 100.0, 300.0 + 300 * i + 2 * j, 400.0]
+                             for j in range(frames.size)])
+            if name == "Rachel":
+                bbox[0, 0] = -6.0
+            tracks.append({"frame": frames, "bbox": bbox, "name": name, "face_track_id": i})
+        data[key] = tracks
+    path = root / "friends_mmc" / "face_track_annotations" / split / "s01e03.pkl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(data))
+    return data
+
+
 def write_youtube(root: Path, vid="dQw4w9WgXcQ", duration=30.0, sidecar=True) -> list[tuple]:
     base = root / "youtube"
     make_video(base / f"{vid}.mp4", duration)

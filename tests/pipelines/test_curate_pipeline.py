@@ -1,7 +1,9 @@
 """The curation pipeline end to end on a real local Ray cluster: quarantine, resume after SIGKILL, s3://.
 
-Perception runs the real ``vad`` actor pool (cheap); the other stages are switched off with
+Perception runs the real ``vad`` stage (cheap); the other stages are switched off with
 ``curate.stages`` to keep the suite within its time budget (the demo and the benchmark run all).
+The default fused layout (decode, perception and write in each actor) runs in the quarantine and
+resume tests; the s3:// test runs the per-stage layout (decode task, one pool per stage, write task).
 """
 
 from __future__ import annotations
@@ -83,8 +85,8 @@ def test_quarantine_corrupt_and_truncated_media_run_goes_on(tmp_path, ray_local)
     write_ava(corpus, vid="corruptAva01")
     (corpus / "ava/videos/corruptAva01.mp4").write_bytes(os.urandom(20000))  # labels fine, media garbage
     (corpus / "youtube/garbage0001.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(5000))
-    # Fused actors here (data-parallel); the other tests use one pool per stage.
-    cfg = app_cfg(str(corpus), str(tmp_path / "out"), "curate.sources=[ava,youtube]", "curate.fuse_stages=true")
+    # The default fused layout: decode-verify runs in the actors, which quarantine before any stage.
+    cfg = app_cfg(str(corpus), str(tmp_path / "out"), "curate.sources=[ava,youtube]")
     outputs = run(cfg)
 
     q = storage.read_parquet(outputs["quarantine"])
@@ -170,7 +172,8 @@ def test_s3_input_and_output(tmp_path, s3_bucket, ray_local):
     for path in corpus.rglob("*"):
         if path.is_file():
             storage.write_bytes(f"{s3_bucket}/corpus/{path.relative_to(corpus)}", path.read_bytes())
-    cfg = app_cfg(f"{s3_bucket}/corpus", f"{s3_bucket}/out", "curate.sources=[ami,friends_mmc,youtube]")
+    cfg = app_cfg(f"{s3_bucket}/corpus", f"{s3_bucket}/out", "curate.sources=[ami,friends_mmc,youtube]",
+                  "curate.fuse_stages=false")
     outputs = run(cfg)
     assert all(uri.startswith(s3_bucket) for uri in outputs.values())
     clips = read_rows(outputs["clips"], CLIP_SCHEMA)

@@ -11,7 +11,7 @@ from infra.config import ConfigError
 from infra.media import probe
 from pipelines.config import REPO_ROOT, load_app_config
 from pipelines.curation.assemble import concat_media
-from pipelines.curation.pipeline import actor_resources, selected_stages
+from pipelines.curation.pipeline import actor_resources, fused_actors, selected_stages, work_order
 from pipelines.curation.records import clip_record, conform
 from pipelines.sources import ADAPTERS, ClipCut, ClipRef
 
@@ -81,3 +81,66 @@ def test_relative_roots_give_absolute_media_uris(tmp_path, monkeypatch):
     refs = [r for r in ADAPTERS["voxceleb2"]("voxceleb2", ClipCut()).scan() if isinstance(r, ClipRef)]
     assert refs and all(r.media_uri.startswith(str(tmp_path)) for r in refs)
     assert all(r.audio_uri is None or r.audio_uri.startswith(str(tmp_path)) for r in refs)
+
+
+def test_work_order_puts_the_most_work_first():
+    """Video clips cost about 2.5x audio-only ones per second (faces): a 40 s wav goes after a 20 s mp4."""
+    def ref(uri, dur, cid):
+        return ClipRef(source="ami", source_video_id="m", scene_index=0, media_uri=uri, media_fingerprint=cid,
+                       start_s=0.0, end_s=dur)
+
+    refs = [ref("/a.wav", 40.0, "w40"), ref("/v.mp4", 20.0, "v20"), ref("/v.mp4", 12.0, "v12"), ref("/a.wav", 60.0, "w60")]
+    all_stages = selected_stages(load_app_config(None, []))
+    assert [r.media_fingerprint for r in work_order(refs, all_stages)] == ["w60", "v20", "w40", "v12"]
+    # Without the face stages a clip's cost is its length.
+    assert [r.media_fingerprint for r in work_order(refs, ["vad", "asr"])] == ["w60", "w40", "v20", "v12"]
+
+
+def test_fused_pool_defaults_to_one_actor_per_cpu():
+    cfg = load_app_config(None, [])
+    assert cfg.curate.fuse_stages and cfg.curate.fused_actors is None
+    assert fused_actors(cfg, 2.0) == 2 and fused_actors(cfg, 0.5) == 1
+    assert fused_actors(load_app_config(None, ["curate.fused_actors=3"]), 2.0) == 3
+
+
+def test_summary_separates_actor_start_up_from_warm_throughput():
+    from pipelines.curation.summary import RunSummary
+
+    rows = [{"actor_pid": 1, "actor_ready_at": 105.0, "actor_load_s": 4.0, "duration_s": 30.0, "status": "ok"},
+            {"actor_pid": 2, "actor_ready_at": 106.0, "actor_load_s": 5.0, "duration_s": 20.0, "status": "ok"},
+            {"actor_pid": 2, "actor_ready_at": 106.0, "actor_load_s": 5.0, "duration_s": 10.0, "status": "ok"}]
+    s = RunSummary()
+    s.set_actor_timing(rows, t_exec=100.0, t_end=126.0)
+    assert (s.actors, s.actor_start_s, s.actor_load_s, s.warm_wall_s) == (2, 6.0, 4.5, 20.0)
+    assert s.warm_clip_s_per_wall_s == pytest.approx(3.0)
+    per_stage = RunSummary()
+    per_stage.set_actor_timing([{**rows[0], "actor_pid": None, "actor_ready_at": None}], 100.0, 126.0)
+    assert per_stage.warm_wall_s is None and "actors:" not in per_stage.table()
+
+
+def test_set_threads_pins_every_pool_to_the_configured_count():
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    from perception.actors import as_config, set_threads
+
+    applied = set_threads(as_config({"torch_threads": 1}))
+    assert applied == {"torch": 1, "torch_interop": applied["torch_interop"], "opencv": 1, "blas_openmp": 1}
+    assert os.environ["OMP_NUM_THREADS"] == "1" and os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert all(p["num_threads"] == 1 for p in threadpool_info())
+
+
+def test_warm_up_clip_exercises_every_model(tmp_path):
+    """The synthetic warm-up clip has speech claimed and a real face, so every stage runs its model."""
+    from perception.actors import STAGE_ORDER, _synthetic_clip, apply_stage, as_config, get_stage
+
+    cfg = as_config(None)
+    row = _synthetic_clip(str(tmp_path / "w.mp4"))
+    for name in STAGE_ORDER:
+        row.update(apply_stage(get_stage(name, cfg), row))
+        if name == "vad":
+            row["pred_speech"] = [{"start": 0.1, "end": 1.9}]
+    assert row["errors"] == []
+    assert len(row["pred_turns"]) == 1 and row["pred_transcript"]  # diarization and ASR ran on the claimed speech
+    assert row["pred_num_visible"] == 1 and len(row["pred_active_speaker"]) == 1

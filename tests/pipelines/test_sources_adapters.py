@@ -7,9 +7,11 @@ import json
 import pytest
 from corpus_fixtures import (
     VOX_META,
+    friends_track_key,
     write_ami,
     write_ava,
     write_friends,
+    write_friends_tracks,
     write_voxceleb2,
     write_youtube,
 )
@@ -179,6 +181,79 @@ def test_friends_boxes_normalized_by_annotation_frame(tmp_path):
     assert r.gt_turns[0]["text"] == doc[0][0]["content"]
     # Ross speaks in turn 0, so his box at that turn's middle is labelled speaking.
     assert box["label"] == "SPEAKING_AUDIBLE" and box["t"] == pytest.approx(1.5, abs=0.05)
+
+
+def test_friends_face_track_pickle_gives_per_frame_boxes(tmp_path):
+    doc = write_friends(tmp_path)
+    write_friends_tracks(tmp_path, doc)
+    refs, quarantined = scan("friends_mmc", tmp_path, media_dir=str(tmp_path / "media"))
+    assert not quarantined and refs
+    check_refs(refs)
+    r = refs[0]
+    tracks = {t["track_id"]: t["boxes"] for t in r.gt_face_tracks}
+    n_turns = len(r.gt_turns)
+    # 30 frames per 3 s turn from the pickle for Ross and Rachel; Monica keeps one key-frame box per turn.
+    assert len(tracks["Ross"]) == len(tracks["Rachel"]) == 30 * n_turns and len(tracks["Monica"]) == n_turns
+    ross = tracks["Ross"]
+    # Frame first+5 of turn 0 sits 5/30 of the way into its 3 s: t = 0.5 s; the box drifted 10 px.
+    assert ross[5]["t"] == pytest.approx(0.5, abs=1e-6)
+    assert (ross[5]["x1"], ross[5]["x2"]) == pytest.approx((110 / 1280, 310 / 1280))
+    assert ross[0]["label"] == "SPEAKING_AUDIBLE" and ross[30]["label"] == "NOT_SPEAKING"  # Ross speaks turn 0 only
+    assert tracks["Rachel"][0]["x1"] == 0.0  # a padded box past the edge is clipped to the frame
+    assert tracks["Rachel"][30]["label"] == "SPEAKING_AUDIBLE"  # turn 1 is Rachel's
+    turn1 = r.gt_turns[1]
+    assert tracks["Rachel"][30]["t"] == pytest.approx(turn1["start"], abs=1e-6)
+    assert [b["t"] for b in ross] == sorted(b["t"] for b in ross)
+    assert r.gt_num_visible == 3
+
+
+def test_friends_face_track_entry_by_video_name_or_key_frame():
+    from pipelines.sources.friends_mmc import track_entry
+
+    key, first, last = friends_track_key(2)
+    entries = {key: {"episode": "s01e03", "first": first, "last": last, "tracks": []}}
+    real_style = {"video": key, "frame": "s01e03-000001", "episode": "s01e03"}  # the real metadata names the entry
+    assert track_entry(real_style, entries) is entries[key]
+    by_frame = {"video": "s01e03/t2.mp4", "frame": f"s01e03-{first + 3}", "episode": "s01e03"}
+    assert track_entry(by_frame, entries) is entries[key]
+    elsewhere = {"video": "s01e03/t9.mp4", "frame": f"s01e03-{last + 1}", "episode": "s01e03"}
+    assert track_entry(elsewhere, entries) is None
+
+
+@pytest.mark.parametrize(
+    "payload,needle",
+    [
+        ("exploit", "refuses posix.system"),
+        ("bad_bbox", "bbox must be 30x4"),
+        ("bad_key", "want 'sXXeYY-<first>-<last>'"),
+        ("outside", "outside 990..1019"),
+    ],
+)
+def test_friends_broken_face_track_pickle_is_quarantined_and_keyframes_kept(tmp_path, payload, needle):
+    import os
+    import pickle
+
+    doc = write_friends(tmp_path)
+    data = write_friends_tracks(tmp_path, doc)
+    path = tmp_path / "friends_mmc/face_track_annotations/test/s01e03.pkl"
+    key = friends_track_key(0)[0]
+    if payload == "exploit":
+        class Boom:
+            def __reduce__(self):
+                return (os.system, ("true",))
+        data = {key: [Boom()]}
+    elif payload == "bad_bbox":
+        data[key][0]["bbox"] = data[key][0]["bbox"][:, :3]
+    elif payload == "bad_key":
+        data["turn zero"] = data.pop(key)
+    else:
+        data[key][1]["frame"] = data[key][1]["frame"] + 100
+    path.write_bytes(pickle.dumps(data))
+    refs, quarantined = scan("friends_mmc", tmp_path, media_dir=str(tmp_path / "media"))
+    (q,) = quarantined
+    assert needle in q.reason and q.uri.endswith("face_track_annotations/test/s01e03.pkl"), q.reason
+    # The metadata's key-frame boxes still label every clip: one box per name per turn.
+    assert refs and all(len(t["boxes"]) == len(r.gt_turns) for r in refs for t in r.gt_face_tracks)
 
 
 @pytest.mark.parametrize(
