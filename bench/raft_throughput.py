@@ -139,6 +139,9 @@ def main(argv=None):
     if args.reward_only:
         results.update(reward_stage(cfg, args.reward_items, args.reward_clips))
         _print_reward(results["reward stage"])
+        results["load_average_1_5_15_after"] = list(os.getloadavg())
+        Path("bench/results").mkdir(parents=True, exist_ok=True)
+        (Path("bench/results") / args.out).write_text(json.dumps(results, indent=1))
         return 0
     base = OmniPolicy.build(cfg)
     torch.manual_seed(0)
