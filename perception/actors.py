@@ -102,34 +102,20 @@ def warm_up(stages: list[Stage]) -> float:
 
 
 def _synthetic_clip(path: str, seconds: float = 2.0, fps: int = 10, sr: int = 16000) -> dict:
-    """A small mp4 (a committed face crop over grey, noise audio) and its clip row."""
+    """A small mp4 (a committed face crop over grey, noise audio), written by the corpus's own
+    H.264 + AAC writer, and its clip row."""
     from pathlib import Path
 
-    import av
     import cv2
     import numpy as np
 
+    from infra.corpus.media import HEIGHT, WIDTH, write_mp4
+
     face = cv2.imread(str(Path(__file__).resolve().parents[1] / "infra" / "corpus" / "assets" / "grace.png"))
-    face = cv2.cvtColor(cv2.resize(face, (112, 136)), cv2.COLOR_BGR2RGB)
-    rng = np.random.default_rng(0)
-    with av.open(path, "w") as out:
-        vs = out.add_stream("libx264", rate=fps)
-        vs.width, vs.height, vs.pix_fmt = 320, 240, "yuv420p"
-        aus = out.add_stream("aac", rate=sr, layout="mono")
-        img = np.full((240, 320, 3), 128, np.uint8)
-        img[50:186, 104:216] = face
-        for _ in range(int(seconds * fps)):
-            for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(pkt)
-        audio = (rng.standard_normal(int(seconds * sr)) * 0.1).astype(np.float32)
-        for k in range(0, audio.size, 1024):
-            frame = av.AudioFrame.from_ndarray(audio[None, k:k + 1024], format="flt", layout="mono")
-            frame.sample_rate, frame.pts = sr, k
-            for pkt in aus.encode(frame):
-                out.mux(pkt)
-        for stream in (vs, aus):
-            for pkt in stream.encode(None):
-                out.mux(pkt)
+    img = np.full((HEIGHT, WIDTH, 3), 128, np.uint8)
+    img[94:266, 264:376] = cv2.resize(face, (112, 172))  # centred, at a size the detectors find
+    audio = (np.random.default_rng(0).standard_normal(int(seconds * sr)) * 0.1).astype(np.float32)
+    write_mp4(Path(path), (img for _ in range(int(seconds * fps))), audio, sr, fps=fps)
     return {"clip_id": "warmup", "media_uri": path, "audio_uri": None, "start_s": 0.0, "end_s": seconds,
             "fps": float(fps), "errors": []}
 
