@@ -8,6 +8,7 @@ different speakers may overlap; ``text`` is filled by the ASR stage, empty here.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import median_filter
@@ -45,18 +46,19 @@ def overlap_ratio(turns: list[Turn]) -> float:
     return both / speech if speech > 0 else 0.0
 
 
+def runs(values: np.ndarray) -> list[tuple[int, int, Any]]:
+    """Maximal runs of equal values as (start, end exclusive, value)."""
+    v = np.asarray(values)
+    if len(v) == 0:
+        return []
+    bounds = np.concatenate([[0], np.flatnonzero(v[1:] != v[:-1]) + 1, [len(v)]])
+    return [(int(a), int(b), v[a]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def labels_to_turns(labels: np.ndarray, frame_s: float, names: list[str]) -> list[Turn]:
     """Runs of equal non-negative labels -> turns; ``labels[i]`` covers [i*frame_s, (i+1)*frame_s)."""
-    turns: list[Turn] = []
-    start = None
-    for i in range(len(labels) + 1):
-        cur = labels[i] if i < len(labels) else -1
-        prev = labels[i - 1] if i > 0 else -1
-        if cur != prev:
-            if prev >= 0 and start is not None:
-                turns.append(Turn(start=round(start * frame_s, 3), end=round(i * frame_s, 3), speaker=names[prev], text=""))
-            start = i if cur >= 0 else None
-    return turns
+    return [Turn(start=round(a * frame_s, 3), end=round(b * frame_s, 3), speaker=names[v], text="")
+            for a, b, v in runs(labels) if v >= 0]
 
 
 def absorb_short_runs(labels: np.ndarray, min_frames: int) -> np.ndarray:
@@ -65,19 +67,12 @@ def absorb_short_runs(labels: np.ndarray, min_frames: int) -> np.ndarray:
     changed = True
     while changed:
         changed = False
-        runs = []
-        i = 0
-        while i < len(lab):
-            j = i
-            while j < len(lab) and lab[j] == lab[i]:
-                j += 1
-            runs.append((i, j, lab[i]))
-            i = j
-        for r, (a, b, v) in enumerate(runs):
+        rs = runs(lab)
+        for r, (a, b, v) in enumerate(rs):
             if v < 0 or b - a >= min_frames:
                 continue
-            left = runs[r - 1] if r > 0 and runs[r - 1][2] >= 0 else None
-            right = runs[r + 1] if r + 1 < len(runs) and runs[r + 1][2] >= 0 else None
+            left = rs[r - 1] if r > 0 and rs[r - 1][2] >= 0 else None
+            right = rs[r + 1] if r + 1 < len(rs) and rs[r + 1][2] >= 0 else None
             pick = max((x for x in (left, right) if x is not None), key=lambda x: x[1] - x[0], default=None)
             if pick is not None and pick[2] != v:
                 lab[a:b] = pick[2]
@@ -137,14 +132,9 @@ def pause_mask(audio: np.ndarray, sr: int, speech10: np.ndarray, level: float, m
     floor = np.percentile(e, 5)
     low = e < floor + level * (np.median(e[speech10[:n] > 0]) - floor)
     out = np.zeros(len(speech10), dtype=bool)
-    i = 0
-    while i < n:
-        j = i
-        while j < n and low[j]:
-            j += 1
-        if j - i >= min_frames:
-            out[i:j] = True
-        i = max(j, i + 1)
+    for a, b, is_low in runs(low):
+        if is_low and b - a >= min_frames:
+            out[a:b] = True
     return out
 
 
