@@ -202,6 +202,12 @@ class PerceptionConfig:
     fps_sample: float = doc_field(5.0, "Video frames sampled per second for face detection and tracking.")
     max_height: int = doc_field(360, "Frames are downscaled to at most this height before detection.")
     num_speakers: int | None = doc_field(None, "Known speaker count for diarization; None estimates it.")
+    normalize_dbfs: float | None = doc_field(
+        -20.0, "Level-dependent models (silero VAD, the speaker encoder) see each clip scaled so that its loud frames "
+        "(95th percentile) sit at this level: quiet far-field speech is otherwise missed or mis-embedded. null "
+        "leaves the level as recorded."
+    )
+    max_gain_db: float = doc_field(40.0, "Most gain that level normalisation applies (a clip of faint noise stays faint).")
     weights_dir: str | None = doc_field(
         None, "Root folder or URI of full-backend weights (whisper, pyannote, insightface, syncnet); each backend's "
         "own path keys override it, and relative ones resolve under it."

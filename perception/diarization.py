@@ -15,6 +15,7 @@ from scipy.ndimage import median_filter
 
 from perception.clustering import cluster_embeddings, cluster_with_pitch, merge_small, pitch_explained, refine
 from perception.config import PerceptionConfig
+from perception.loudness import normalize_level
 from perception.records import Segment, Turn
 from perception.registry import Registry
 from perception.vad import VAD_BACKENDS
@@ -175,6 +176,7 @@ class ResemblyzerDiarizer(Diarizer):
         from resemblyzer import VoiceEncoder
 
         self.cfg = cfg.resemblyzer
+        self._level = (cfg.normalize_dbfs, cfg.max_gain_db)
         self._vad = VAD_BACKENDS.create(cfg.vad, cfg)
         self._encoder = VoiceEncoder(device="cpu", verbose=False)
         self._torch = torch
@@ -205,6 +207,7 @@ class ResemblyzerDiarizer(Diarizer):
         c = self.cfg
         if speech is None:
             speech = self._vad(audio, sr)
+        audio = normalize_level(audio, sr, self._level[0], max_gain_db=self._level[1])
         n10 = int(np.ceil(len(audio) / sr * 100))
         mask = np.zeros(n10, dtype=float)
         for seg in speech:

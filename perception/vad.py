@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from perception.config import PerceptionConfig
+from perception.loudness import normalize_level
 from perception.records import Segment
 from perception.registry import Registry
 
@@ -31,6 +32,7 @@ class SileroVAD(VAD):
         from silero_vad import get_speech_timestamps, load_silero_vad
 
         self.cfg = cfg.silero
+        self._level = (cfg.normalize_dbfs, cfg.max_gain_db)
         self._model = load_silero_vad(onnx=True)
         self._get = get_speech_timestamps
 
@@ -41,6 +43,7 @@ class SileroVAD(VAD):
             return []
         self._model.reset_states()
         c = self.cfg
+        audio = normalize_level(audio, sr, self._level[0], max_gain_db=self._level[1])
         stamps = self._get(
             torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)),
             self._model,
