@@ -111,6 +111,18 @@ def pitch_explained(labels: np.ndarray, pitch: np.ndarray) -> float:
     return float(between / len(q) / q.var())
 
 
+def closest_centroids(labels: np.ndarray, emb: np.ndarray) -> float:
+    """Cosine similarity of the two closest cluster centroids (-1 with fewer than two clusters)."""
+    x = _normalize(emb.astype(np.float64))
+    ids = np.unique(labels)
+    if len(ids) < 2:
+        return -1.0
+    cents = _normalize(np.stack([x[labels == i].mean(0) for i in ids]))
+    sim = cents @ cents.T
+    np.fill_diagonal(sim, -1.0)
+    return float(sim.max())
+
+
 def cluster_with_pitch(emb: np.ndarray, pitch: np.ndarray, num_speakers: int | None, pitch_weight: float,
                        threshold: float) -> np.ndarray:
     """Ward clustering of [unit d-vector, pitch_weight * semitones]; the count from a distance cut.

@@ -23,7 +23,10 @@ class ActorResources:
 
 @dataclass
 class SileroConfig:
-    threshold: float = doc_field(0.5, "Speech probability above which a 32 ms frame counts as speech.")
+    threshold: float = doc_field(
+        0.35, "Speech probability above which a 32 ms frame counts as speech (0.35: least detection error on the "
+        "real-speech development set; 0.5, silero's default, missed more reverberant speech)."
+    )
     min_speech_s: float = doc_field(0.25, "Speech runs shorter than this are dropped.")
     min_silence_s: float = doc_field(0.15, "Silences shorter than this do not split a speech segment.")
     speech_pad_s: float = doc_field(0.03, "Padding added to each side of a speech segment.")
@@ -45,6 +48,12 @@ class ResemblyzerConfig:
     )
     pitch_gate: float = doc_field(
         0.4, "Pitch is used only when the d-vector clusters explain at least this share of the window-pitch variance."
+    )
+    pitch_min_centroid_cos: float = doc_field(
+        0.87, "Pitch is used only when the d-vector clustering's two closest voices are at least this similar "
+        "(cosine of centroids): where the d-vectors cannot tell voices apart (synthetic voices that differ mainly "
+        "in pitch sit at 0.87-0.93). Real voices sat at 0.53-0.84 on the real-speech development set, where "
+        "clustering on pitch split speakers by intonation (DER 0.23 vs 0.085 without it)."
     )
     ward_threshold: float = doc_field(
         3.0, "Ward distance at which clustering with pitch stops merging (sets the speaker count; tied to embeddings_per_s)."

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import median_filter
 
-from perception.clustering import cluster_embeddings, cluster_with_pitch, merge_small, pitch_explained, refine
+from perception.clustering import closest_centroids, cluster_embeddings, cluster_with_pitch, merge_small, pitch_explained, refine
 from perception.config import PerceptionConfig
 from perception.loudness import normalize_level
 from perception.records import Segment, Turn
@@ -219,7 +219,8 @@ class ResemblyzerDiarizer(Diarizer):
         f0, voiced = yin_pitch(audio, sr)
         pitch = window_pitch(f0, voiced[:n10] & (mask[: len(voiced)] > 0), starts, self.WINDOW_FRAMES)
         labels = cluster_embeddings(emb, num_speakers, c.max_speakers, c.single_speaker_threshold, c.min_silhouette)
-        use_pitch = c.pitch_weight > 0 and len(np.unique(labels)) > 1 and pitch_explained(labels, pitch) >= c.pitch_gate
+        use_pitch = (c.pitch_weight > 0 and len(np.unique(labels)) > 1 and pitch_explained(labels, pitch) >= c.pitch_gate
+                     and closest_centroids(labels, emb) >= c.pitch_min_centroid_cos)
         if use_pitch:
             labels = cluster_with_pitch(emb, pitch, num_speakers, c.pitch_weight, c.ward_threshold)
         hop = max(1, int(round(100 / c.embeddings_per_s)))
