@@ -38,7 +38,8 @@ def scan_sources(cfg: AppConfig) -> Scan:
     t0 = time.perf_counter()
     out = Scan()
     cut = ClipCut(cfg.curate.min_clip_s, cfg.curate.max_clip_s)
-    options = {"media_dir": cfg.output_uri("media"), "frame_size": list(cfg.curate.friends_frame_size)}
+    options = {"media_dir": cfg.output_uri("media"), "frame_size": list(cfg.curate.friends_frame_size),
+               "ava_merge_gap_s": cfg.curate.ava_merge_gap_s}
     for name in cfg.curate.sources:
         adapter = get_adapter(name)(source_root(cfg, name), cut, cfg.storage, options)
         kept = 0

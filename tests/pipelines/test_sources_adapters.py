@@ -8,6 +8,7 @@ import pytest
 from corpus_fixtures import (
     VOX_META,
     friends_track_key,
+    make_video,
     write_ami,
     write_ava,
     write_friends,
@@ -119,6 +120,49 @@ def test_ava_8_columns_labels_and_tracks(tmp_path):
     all_turns = [t for ref in refs for t in ref.gt_turns]
     assert max(t["end"] for t in all_turns) <= 38.0 + 1e-6
 
+
+
+def write_flickering_ava(root, vid="flick000001", step=0.05) -> None:
+    """AVA labels as real ones look inside a monologue: A talks 0-12 s and B 13-25 s, each label run
+    broken every 0.5 s by 0.15 s of NOT_SPEAKING (so every run is 0.35 s), A's face unboxed for
+    0.3 s at 3 s (a missed detection), and A pausing for 1 s at 6-7 s."""
+    make_video(root / "ava" / "videos" / f"{vid}.mp4", 26.0)
+
+    def speaking(k: int, a: float, b: float) -> bool:
+        first, last = round(a / step), round(b / step)
+        return first <= k < last and (k - first) % 10 not in (6, 7, 8)
+
+    rows = []
+    for k in range(round(26.0 / step)):
+        t = k * step
+        if not 3.0 <= t < 3.3 - 1e-9:
+            a_label = "SPEAKING_AUDIBLE" if speaking(k, 0.0, 6.0) or speaking(k, 7.0, 12.0) else "NOT_SPEAKING"
+            rows.append(f"{vid},{t:.2f},0.1,0.2,0.3,0.6,{a_label},{vid}_A")
+        b_label = "SPEAKING_AUDIBLE" if speaking(k, 13.0, 25.0) else "NOT_SPEAKING"
+        rows.append(f"{vid},{t:.2f},0.6,0.2,0.85,0.65,{b_label},{vid}_B")
+    (root / "ava" / "csv").mkdir(parents=True, exist_ok=True)
+    (root / "ava" / "csv" / f"{vid}-activespeaker.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_ava_label_gaps_within_talk_do_not_split_turns(tmp_path):
+    from eval.tasks.config import TasksConfig
+
+    write_flickering_ava(tmp_path)
+    refs, quarantined = scan("ava", tmp_path)
+    assert not quarantined and len(refs) == 1
+    check_refs(refs)
+    turns = [(round(t["start"], 2), round(t["end"], 2), t["speaker"][-1]) for t in refs[0].gt_turns]
+    # Gaps of 0.15-0.45 s are bridged; A's 1 s pause is a real boundary (default curate.ava_merge_gap_s 0.5).
+    assert turns == [(0.0, 6.0, "A"), (7.0, 12.0, "A"), (13.0, 25.0, "B")]
+    assert len({s for a, b, s in turns if b - a >= TasksConfig().min_turn_s}) == 2  # NSP / SRID have two speakers to ask about
+
+    # 0 keeps the label runs as they are: the fragments the option exists to join.
+    refs0, _ = scan("ava", tmp_path, ava_merge_gap_s=0.0)
+    fragments = [t for r in refs0 for t in r.gt_turns]
+    assert len(fragments) > 40 and max(t["end"] - t["start"] for t in fragments) < TasksConfig().min_turn_s
+    # A pause longer than the gap setting stays a boundary, a longer setting joins it.
+    refs2, _ = scan("ava", tmp_path, ava_merge_gap_s=1.2)
+    assert [(round(t["start"], 2), round(t["end"], 2)) for t in refs2[0].gt_turns] == [(0.0, 12.0), (13.0, 25.0)]
 
 @pytest.mark.parametrize(
     "bad,needle",
