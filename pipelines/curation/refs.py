@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from infra import storage
 from pipelines.config import AppConfig
 from pipelines.sources import ClipCut, ClipRef, Quarantined, get_adapter
+from pipelines.sources.base import TurnsLeftOut
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Scan:
     refs: list[ClipRef] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     per_source: Counter = field(default_factory=Counter)
+    left_out: dict[str, TurnsLeftOut] = field(default_factory=dict)  # labelled turns no clip holds, per source
     seconds: float = 0.0
 
 
@@ -52,6 +54,7 @@ def scan_sources(cfg: AppConfig) -> Scan:
             out.refs.append(item)
             kept += 1
         out.per_source[name] = kept
+        out.left_out[name] = adapter.left_out
     out.seconds = time.perf_counter() - t0
     return out
 

@@ -127,6 +127,7 @@ class AvaAdapter(SourceAdapter):
         t0 = min(b["t"] for boxes in tracks.values() for b in boxes)
         t1 = max(b["t"] for boxes in tracks.values() for b in boxes) + step
         clips, _ = cut_on_turns(turns, t0, t1, self.cut.min_s, self.cut.max_s)
+        self.left_out.add(turns, clips)
         fp = self.fingerprint(media) if clips else ""
         for k, (a, b) in enumerate(clips):
             face_tracks = []

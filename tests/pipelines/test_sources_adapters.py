@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
+import pyarrow as pa
 import pytest
 from corpus_fixtures import (
     VOX_META,
     friends_track_key,
     make_video,
     write_ami,
+    write_ami_with_loose_turns,
     write_ava,
     write_friends,
     write_friends_tracks,
@@ -19,6 +22,7 @@ from corpus_fixtures import (
 
 from infra.schemas import CLIP_SCHEMA
 from infra.validate import validate_row
+from pipelines.curation.records import conform
 from pipelines.sources import ADAPTERS, ClipCut, ClipRef, Quarantined
 from pipelines.sources.base import cut_on_turns, overlap_ratio
 
@@ -101,6 +105,23 @@ def test_ami_missing_audio_is_quarantined(tmp_path):
     assert refs == [] and "audio missing" in quarantined[0].reason
 
 
+def test_ami_turns_in_no_clip_are_counted_and_clip_edges_marked(tmp_path):
+    write_ami_with_loose_turns(tmp_path)
+    adapter = ADAPTERS["ami"](str(tmp_path / "ami"), CUT, None, {})
+    refs = [r for r in adapter.scan() if isinstance(r, ClipRef)]
+    check_refs(refs)
+    assert [(r.start_s, r.end_s) for r in refs] == [(5.0, 20.0), (30.0, 75.0), (100.0, 130.0), (130.0, 160.0)]
+    # Three turns lie in no clip (3 + 2 + 2 s); one has its first second outside the scored region.
+    assert asdict(adapter.left_out) == pytest.approx({"turns": 3, "turn_s": 7.0, "cut_turns": 1, "cut_s": 1.0})
+    marks = [[(t["start"], t["end"], t["cut_start"], t["cut_end"]) for t in r.gt_turns] for r in refs]
+    assert marks[0] == [(5.0, 8.0, True, False), (8.5, 14.0, False, False), (14.5, 20.0, False, False)]
+    assert marks[1] == [(30.0, 75.0, False, False)]
+    assert marks[2:] == [[(100.0, 130.0, False, True)], [(130.0, 160.0, True, False)]]  # the monologue's two halves
+    # The marks survive the clip table's Parquet type.
+    gt_type = CLIP_SCHEMA.field("gt_turns").type
+    stored = pa.array([conform(refs[2].to_row()["gt_turns"], gt_type)], type=gt_type).to_pylist()[0]
+    assert [(t["cut_start"], t["cut_end"]) for t in stored] == [(False, True)]
+
 def test_ava_8_columns_labels_and_tracks(tmp_path):
     write_ava(tmp_path)
     refs, quarantined = scan("ava", tmp_path)
@@ -163,6 +184,7 @@ def test_ava_label_gaps_within_talk_do_not_split_turns(tmp_path):
     # A pause longer than the gap setting stays a boundary, a longer setting joins it.
     refs2, _ = scan("ava", tmp_path, ava_merge_gap_s=1.2)
     assert [(round(t["start"], 2), round(t["end"], 2)) for t in refs2[0].gt_turns] == [(0.0, 12.0), (13.0, 25.0)]
+
 
 @pytest.mark.parametrize(
     "bad,needle",
