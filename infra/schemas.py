@@ -24,6 +24,9 @@ f64, f32, i32, s, b = pa.float64(), pa.float32(), pa.int32(), pa.string(), pa.bo
 
 INTERVAL = pa.struct([("start", f64), ("end", f64)])
 TURN = pa.struct([("start", f64), ("end", f64), ("speaker", s), ("text", s)])
+# A labelled turn may be cut at a clip edge: cut_start / cut_end say it really starts before / ends
+# after the clip (null where the source does not say: sources that never cut, older records).
+GT_TURN = pa.struct([*TURN, ("cut_start", b), ("cut_end", b)])
 WORD = pa.struct([("start", f64), ("end", f64), ("word", s)])
 TRANSCRIPT_SEGMENT = pa.struct(
     [("start", f64), ("end", f64), ("text", s), ("speaker", s), ("words", pa.list_(WORD))]
@@ -68,7 +71,7 @@ CLIP_SCHEMA = _with_version(
         pa.field("height", i32),
         # --- dataset labels
         pa.field("gt_speakers", pa.list_(s)),
-        pa.field("gt_turns", pa.list_(TURN)),
+        pa.field("gt_turns", pa.list_(GT_TURN)),
         pa.field("gt_face_tracks", pa.list_(GT_FACE_TRACK)),
         pa.field("gt_overlap_ratio", f64),
         pa.field("gt_num_speakers", i32),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from typing import Any
 
@@ -209,15 +210,21 @@ def resources(cfg: PerceptionConfig | dict | None, stage: str) -> dict[str, Any]
 
 
 _CACHE: dict[tuple[str, str], Stage] = {}
+_CACHE_LOCK = threading.Lock()
 
 
 def get_stage(name: str, cfg: PerceptionConfig) -> Stage:
-    """A process-wide instance of stage ``name`` for this config (models load once per process)."""
+    """A process-wide instance of stage ``name`` for this config (models load once per process).
+
+    Safe to share between threads: a stage serializes its own ``run`` (``perception.stages.Stage``),
+    and two threads asking for a stage at once get the same instance, loaded once.
+    """
     key = (name, json.dumps(to_dict(cfg), sort_keys=True, default=str))
-    if key not in _CACHE:
-        set_threads(cfg)
-        _CACHE[key] = STAGE_CLASSES[name](cfg)
-    return _CACHE[key]
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            set_threads(cfg)
+            _CACHE[key] = STAGE_CLASSES[name](cfg)
+        return _CACHE[key]
 
 
 def run_all(clip_row: dict, cfg: PerceptionConfig | dict | None = None, stages: tuple[str, ...] = STAGE_ORDER) -> dict:

@@ -74,6 +74,7 @@ class PocketsphinxASR(ASR):
         )
         self._decoder = Decoder(conf)
         self._frate = int(conf["frate"])
+        self._used = False
 
     def _decode(self, pcm: np.ndarray, offset: float) -> tuple[str, list[Word]]:
         d = self._decoder
@@ -91,6 +92,15 @@ class PocketsphinxASR(ASR):
         return " ".join(w["word"] for w in words), words
 
     def __call__(self, audio: np.ndarray, sr: int, turns: list[Turn] | None = None) -> list[TranscriptSegment]:
+        # The decoder carries state from one utterance to the next that start_utt does not reset:
+        # the live cepstral mean and the acoustic model's per-codebook top-N Gaussian lists (reused
+        # as the next frame's shortlist). So the same clip decoded after other audio could read
+        # differently ("unrefined" vs "unrequited"); set_cmn alone does not fix it. reinit()
+        # rebuilds the decoder from its config (about 0.5 s here, on a loaded 2-core machine), so
+        # every call starts from the state of a fresh process.
+        if self._used:
+            self._decoder.reinit()
+        self._used = True
         out: list[TranscriptSegment] = []
         step = self.cfg.max_segment_s
         spans = spans_of(audio, sr, turns)

@@ -3,7 +3,12 @@ face-detection recall, frame-level active-speaker accuracy, and AVA-ActiveSpeake
 
 ``ava_map`` follows the official ``get_ava_active_speaker_performance.py``: only SPEAKING_AUDIBLE
 rows are positive, predictions are sorted by score, and AP is VOC-style (precision made
-monotone, summed over recall steps).
+monotone, summed over recall steps). One difference, for ties: the official script sorts with
+pandas' (unstable) ``sort_values`` and takes a precision/recall point after every row, so rows of
+equal score count in whatever order they happen to lie, and the mAP depends on row order (on 800
+rows of which 407 scored 0, reordering only the tied rows moved it from 0.64 to 0.72). Here a
+point is taken only at each distinct score (rows of one score enter together), as scikit-learn's
+``precision_recall_curve`` / ``average_precision_score`` do. Without ties the two are identical.
 """
 
 from __future__ import annotations
@@ -63,14 +68,17 @@ def face_recall(gt_boxes: list[tuple[float, float, float, float, float]], pred_t
 
 
 def ava_map(rows: list[tuple[str, float, str, str, float]]) -> float:
-    """AVA ASD mAP from (video_id, t, entity_id, gt_label, score) rows, as the official script does."""
+    """AVA ASD mAP from (video_id, t, entity_id, gt_label, score) rows, as the official script does,
+    except that tied scores form one threshold (see the module doc), so row order never matters."""
     if not rows:
         return 0.0
     labels = np.array([1 if r[3] == "SPEAKING_AUDIBLE" else 0 for r in rows])
     scores = np.array([r[4] for r in rows], dtype=float)
     order = np.argsort(-scores, kind="mergesort")
-    tp = np.cumsum(labels[order])
-    precision = tp / np.arange(1, len(order) + 1)
+    # One precision/recall point per distinct score: the last row of each run of equal scores.
+    last = np.r_[np.flatnonzero(np.diff(scores[order])), len(order) - 1]
+    tp = np.cumsum(labels[order])[last]
+    precision = tp / (last + 1)
     recall = tp / max(labels.sum(), 1)
     # VOC AP: monotone precision envelope, summed over the points where recall changes.
     recall = np.concatenate([[0.0], recall, [1.0]])

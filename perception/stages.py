@@ -11,8 +11,11 @@ curation driver imports this module only to learn the stage names, and the backe
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,15 +53,44 @@ def _video_row(row: dict) -> bool:
     return has_video(row)
 
 
+def _serialized(run: Callable[[Stage, dict], dict]) -> Callable[[Stage, dict], dict]:
+    @functools.wraps(run)
+    def locked(self: Stage, row: dict) -> dict:
+        with self._run_lock:
+            return run(self, row)
+
+    locked.serialized = True  # type: ignore[attr-defined]
+    return locked
+
+
 class Stage(ABC):
-    """One capability bound to its configured backend; ``run(row)`` returns the columns it adds."""
+    """One capability bound to its configured backend; ``run(row)`` returns the columns it adds.
+
+    ``run`` holds a per-instance lock, for every subclass (``__init_subclass__`` wraps it), so one
+    instance is safe to call from several threads. It has to be: ``perception.actors.get_stage``
+    hands one instance per process to every caller (the agent's tool calls run in a thread pool,
+    Ray Serve replicas run sync requests in threads), and the backends keep per-call state that
+    concurrent calls corrupt: silero VAD's recurrent state (``reset_states`` then chunk by chunk),
+    pocketsphinx's single decoder (``start_utt`` fails, or two utterances mix), dlib's embedder.
+    A lock rather than a backend per thread: models load once (a copy per thread would multiply
+    memory and start-up by the pool size), and on a few cores concurrent inference in one process
+    gains little. Different stages still run concurrently. Ray Data actors take one batch at a
+    time, so there the lock is never contended.
+    """
 
     name: str = ""
     group: str = "audio"  # which ActorResources sizes it: audio | video
     columns: tuple[str, ...] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get("run")
+        if run is not None and not getattr(run, "serialized", False):
+            cls.run = _serialized(run)  # type: ignore[method-assign]
+
     def __init__(self, cfg: PerceptionConfig):
         self.cfg = cfg
+        self._run_lock = threading.RLock()  # re-entrant: a subclass's run may call super().run
 
     @abstractmethod
     def run(self, row: dict) -> dict:

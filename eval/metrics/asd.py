@@ -5,8 +5,9 @@ predictions on (video_id, frame_timestamp, entity_id), counts a row as a true po
 ground truth label is SPEAKING_AUDIBLE (SPEAKING_NOT_AUDIBLE and NOT_SPEAKING are negatives),
 ranks all rows by score, and computes VOC-style AP: precision made monotone from the right,
 summed over the recall steps. This module does the join and the missing-row check; the ranking
-and the AP are ``perception.scoring.ava_map`` (ties in score broken by input order, a stable sort,
-so the number is deterministic).
+and the AP are ``perception.scoring.ava_map``, where rows of equal score enter the ranking
+together (one precision/recall point per distinct score, as scikit-learn does), so the number does
+not depend on row order; the official script breaks ties by an unstable sort.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ holds every configured adapter by name, like an OpenAI server hosting several mo
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -28,16 +29,21 @@ class ToolDeployment:
         # and perception costs seconds, so a replica remembers its recent answers.
         self.cache: OrderedDict[tuple, dict] = OrderedDict()
         self.cache_size = cache_size
+        # Serve runs this sync method in request threads, several at once: the perception stages
+        # serialize themselves (perception.stages.Stage), the cache is guarded here.
+        self._cache_lock = threading.Lock()
 
     def call(self, clip_uri: str, start_s: float | None, end_s: float | None, audio_uri: str | None = None) -> dict:
         key = (clip_uri, start_s, end_s, audio_uri)
-        if key in self.cache:
-            self.cache.move_to_end(key)
-            return self.cache[key]
+        with self._cache_lock:
+            if key in self.cache:
+                self.cache.move_to_end(key)
+                return self.cache[key]
         out = invoke_tool(self.fn, clip_uri, start_s, end_s, audio_uri, **self.extra)
-        self.cache[key] = out
-        if len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
+        with self._cache_lock:
+            self.cache[key] = out
+            if len(self.cache) > self.cache_size:
+                self.cache.popitem(last=False)
         return out
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from eval.tasks.config import TasksConfig
 from infra.config import doc_field
 from infra.schemas import SOURCES
+from pipelines.sources.ava import MERGE_GAP_S
 
 
 @dataclass
@@ -49,6 +50,10 @@ class CurateConfig:
         0.5, "CPUs kept free of actor reservations for the read, decode and write tasks; actor num_cpus are scaled down to fit."
     )
     records_per_file: int = doc_field(4, "Clip records per Parquet part file in the per-stage layout (each part is written atomically); fused actors write one part file per clip.")
+    ava_merge_gap_s: float = doc_field(
+        MERGE_GAP_S, "AVA: runs of one face's SPEAKING_AUDIBLE labels at most this many seconds apart form one turn "
+        "(the labels flicker within a sentence; 0 keeps every run as its own turn)."
+    )
     friends_frame_size: list[int] = doc_field(
         doc="Friends-MMC annotation frame size [w, h] its pixel boxes refer to.", factory=lambda: [1280, 720]
     )
@@ -62,6 +67,8 @@ class CurateConfig:
             raise ValueError(f"curate.sources: unknown sources {unknown} (known: {list(SOURCES)})")
         if not 0 < self.min_clip_s < self.max_clip_s:
             raise ValueError(f"curate.min_clip_s/max_clip_s: need 0 < {self.min_clip_s} < {self.max_clip_s}")
+        if self.ava_merge_gap_s < 0:
+            raise ValueError(f"curate.ava_merge_gap_s: {self.ava_merge_gap_s} is negative")
         if len(self.friends_frame_size) != 2 or min(self.friends_frame_size) <= 0:
             raise ValueError(f"curate.friends_frame_size: {self.friends_frame_size} is not [w, h]")
         if self.fused_actors is not None and self.fused_actors < 1:

@@ -31,7 +31,7 @@ from pipelines.curation.decode import decode_batch
 from pipelines.curation.fused import FusedStages
 from pipelines.curation.quarantine import write_quarantine_table
 from pipelines.curation.records import write_batch
-from pipelines.curation.refs import clips_root, done_clip_ids, ref_row, scan_sources
+from pipelines.curation.refs import Scan, clips_root, done_clip_ids, ref_row, scan_sources
 from pipelines.curation.summary import RunSummary, StageStats, stage_stats_from_rows
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,14 @@ def build_dataset(cfg: AppConfig, rows: list[dict], stages: list[str], cluster_c
                           num_cpus=cfg.curate.write_num_cpus, fn_kwargs=write_kwargs)
 
 
+def scan_summary(scan: Scan, todo: list) -> RunSummary:
+    """The run summary's scan-side counts: clips found and already done, per source, and the labelled
+    turns the adapters could place in no clip (so dropped speech is reported, not silent)."""
+    return RunSummary(clips_total=len(scan.refs), clips_skipped=len(scan.refs) - len(todo),
+                      per_source=dict(scan.per_source),
+                      turns_left_out={name: asdict(n) for name, n in scan.left_out.items()})
+
+
 def curate_clips(cfg: AppConfig) -> tuple[RunSummary, dict[str, str]]:
     """Run adapters and the Ray Data pipeline; write clips/ and quarantine.parquet. Ray must be initialized."""
     import ray
@@ -144,8 +152,7 @@ def curate_clips(cfg: AppConfig) -> tuple[RunSummary, dict[str, str]]:
     scan = scan_sources(cfg)
     done = done_clip_ids(cfg) if cfg.curate.resume else set()
     todo = work_order([r for r in scan.refs if r.clip_id not in done], stages)
-    summary = RunSummary(clips_total=len(scan.refs), clips_skipped=len(scan.refs) - len(todo),
-                         per_source=dict(scan.per_source))
+    summary = scan_summary(scan, todo)
     scan_stats = StageStats("scan", clips=len(scan.refs), media_s=sum(r.end_s - r.start_s for r in scan.refs),
                             seconds=scan.seconds, failures=len(scan.quarantined))
     print(f"curate: {len(scan.refs)} clips from {dict(scan.per_source)}; {len(done & {r.clip_id for r in scan.refs})} "

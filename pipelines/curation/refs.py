@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from infra import storage
 from pipelines.config import AppConfig
 from pipelines.sources import ClipCut, ClipRef, Quarantined, get_adapter
+from pipelines.sources.base import TurnsLeftOut
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Scan:
     refs: list[ClipRef] = field(default_factory=list)
     quarantined: list[Quarantined] = field(default_factory=list)
     per_source: Counter = field(default_factory=Counter)
+    left_out: dict[str, TurnsLeftOut] = field(default_factory=dict)  # labelled turns no clip holds, per source
     seconds: float = 0.0
 
 
@@ -38,7 +40,8 @@ def scan_sources(cfg: AppConfig) -> Scan:
     t0 = time.perf_counter()
     out = Scan()
     cut = ClipCut(cfg.curate.min_clip_s, cfg.curate.max_clip_s)
-    options = {"media_dir": cfg.output_uri("media"), "frame_size": list(cfg.curate.friends_frame_size)}
+    options = {"media_dir": cfg.output_uri("media"), "frame_size": list(cfg.curate.friends_frame_size),
+               "ava_merge_gap_s": cfg.curate.ava_merge_gap_s}
     for name in cfg.curate.sources:
         adapter = get_adapter(name)(source_root(cfg, name), cut, cfg.storage, options)
         kept = 0
@@ -51,6 +54,7 @@ def scan_sources(cfg: AppConfig) -> Scan:
             out.refs.append(item)
             kept += 1
         out.per_source[name] = kept
+        out.left_out[name] = adapter.left_out
     out.seconds = time.perf_counter() - t0
     return out
 

@@ -32,6 +32,9 @@ class RunSummary:
     media_s_written: float = 0.0
     wall_s: float = 0.0
     per_source: dict[str, int] = field(default_factory=dict)
+    # Per source, labelled turns no clip holds (pipelines.sources.base.TurnsLeftOut as a dict):
+    # turns / turn_s wholly outside every clip, cut_turns / cut_s partly outside.
+    turns_left_out: dict[str, dict] = field(default_factory=dict)
     # Fused actors only (they stamp their rows): how many ran, how long until the last was ready
     # (process start, imports, model load, warm-up), and the wall from then to the last record.
     actors: int = 0
@@ -80,6 +83,11 @@ class RunSummary:
             f"{self.clips_quarantined} quarantined; {self.media_s_written:.1f} media s in {self.wall_s:.1f} s wall "
             f"= {self.clip_s_per_wall_s:.2f} clip-s per wall-s"
         )
+        left = {k: v for k, v in sorted(self.turns_left_out.items()) if v["turns"] or v["cut_turns"]}
+        if left:
+            lines.append("labelled turns in no clip: " + "; ".join(
+                f"{k} {v['turns']} ({v['turn_s']:.1f} s), {v['cut_turns']} cut at a clip edge ({v['cut_s']:.1f} s outside)"
+                for k, v in left.items()))
         if self.warm_wall_s is not None:
             lines.append(
                 f"actors: {self.actors} fused, all ready after {self.actor_start_s:.1f} s (models loaded and warmed in "

@@ -107,7 +107,8 @@ class AmiAdapter(SourceAdapter):
         videos.sort(key=lambda u: (".Closeup" not in u, u))
         media = videos[0] if videos else audio
         fp = self.fingerprint(media)
-        clips, _unplaced = cut_on_turns(turns, region[0], region[1], self.cut.min_s, self.cut.max_s)
+        clips, _ = cut_on_turns(turns, region[0], region[1], self.cut.min_s, self.cut.max_s)
+        self.left_out.add(turns, clips)  # turns outside the UEM region or in no clip: counted, not lost
         for k, (a, b) in enumerate(clips):
             yield ClipRef(
                 source=self.name, source_video_id=meeting, scene_index=k, media_uri=media, media_fingerprint=fp,

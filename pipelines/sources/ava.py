@@ -8,7 +8,11 @@ Layout read::
 Boxes are already normalized. Labels are SPEAKING_AUDIBLE, SPEAKING_NOT_AUDIBLE and NOT_SPEAKING.
 Turns are the runs of SPEAKING_AUDIBLE timestamps of one entity: that is the official positive
 class (DESIGN §10), and it is a rule applied to the dataset's own labels, so the turns stay gt_*.
-The entity id is the track id and, lacking names, the speaker label.
+Runs of one entity less than ``curate.ava_merge_gap_s`` apart join into one turn: the frame labels
+flicker within a sentence (a frame or two of NOT_SPEAKING at a pause or a plosive, a frame without
+a box), and read literally they cut one real 8 s monologue into 23 turns of 0.04-0.40 s, every
+one below the task builders' minimum turn length, so NSP and SRID skipped the clip as having
+fewer than 2 labelled speakers. The entity id is the track id and, lacking names, the speaker label.
 """
 
 from __future__ import annotations
@@ -72,18 +76,29 @@ def frame_step(tracks: dict[str, list[dict]]) -> float:
     return min(gaps) if gaps else 0.04
 
 
-def speaking_turns(tracks: dict[str, list[dict]], step: float) -> list[dict]:
-    """Runs of SPEAKING_AUDIBLE per entity; a gap over 1.5 labelling steps ends a run."""
+# Default of ``curate.ava_merge_gap_s``: about the shortest pause between two sentences.
+MERGE_GAP_S = 0.5
+
+
+def speaking_turns(tracks: dict[str, list[dict]], step: float, merge_gap_s: float = MERGE_GAP_S) -> list[dict]:
+    """Runs of SPEAKING_AUDIBLE per entity; a gap over 1.5 labelling steps ends a run, and runs of
+    one entity at most ``merge_gap_s`` apart (end of one to start of the next) are one turn."""
     turns = []
     for entity, boxes in tracks.items():
-        run: list[float] = []
-        for b in boxes + [None]:
-            if b is not None and b["label"] == SPEAKING and (not run or b["t"] - run[-1] <= 1.5 * step):
-                run.append(b["t"])
+        runs: list[list[float]] = []  # [start, end] per run of consecutive SPEAKING_AUDIBLE frames
+        last: float | None = None
+        for b in boxes:
+            if b["label"] != SPEAKING:
+                last = None
                 continue
-            if run:
-                turns.append({"start": run[0], "end": run[-1] + step, "speaker": entity, "text": None})
-            run = [b["t"]] if b is not None and b["label"] == SPEAKING else []
+            if last is not None and b["t"] - last <= 1.5 * step:
+                runs[-1][1] = b["t"] + step
+            elif runs and b["t"] - runs[-1][1] <= merge_gap_s + 1e-9:
+                runs[-1][1] = b["t"] + step  # a short gap inside one stretch of talk
+            else:
+                runs.append([b["t"], b["t"] + step])
+            last = b["t"]
+        turns += [{"start": a, "end": e, "speaker": entity, "text": None} for a, e in runs]
     return sorted(turns, key=lambda t: (t["start"], t["speaker"]))
 
 
@@ -108,10 +123,11 @@ class AvaAdapter(SourceAdapter):
 
     def _clips(self, vid: str, media: str, tracks: dict[str, list[dict]]) -> Iterator[ClipRef]:
         step = frame_step(tracks)
-        turns = speaking_turns(tracks, step)
+        turns = speaking_turns(tracks, step, float(self.options.get("ava_merge_gap_s", MERGE_GAP_S)))
         t0 = min(b["t"] for boxes in tracks.values() for b in boxes)
         t1 = max(b["t"] for boxes in tracks.values() for b in boxes) + step
         clips, _ = cut_on_turns(turns, t0, t1, self.cut.min_s, self.cut.max_s)
+        self.left_out.add(turns, clips)
         fp = self.fingerprint(media) if clips else ""
         for k, (a, b) in enumerate(clips):
             face_tracks = []

@@ -179,13 +179,46 @@ def fixed_windows(duration: float, min_s: float, max_s: float) -> list[tuple[flo
 
 
 def turns_in(turns: list[dict], start_s: float, end_s: float) -> list[dict]:
-    """Turns that intersect the clip, clipped to its bounds (times stay media-file seconds)."""
+    """Turns that intersect the clip, clipped to its bounds (times stay media-file seconds).
+
+    ``cut_start`` / ``cut_end`` say the turn really starts before / ends after the clip (a long
+    monologue split between clips, a turn crossing the scored region's edge), so a consumer can
+    tell a clip edge from a real turn boundary.
+    """
     out = []
     for t in turns:
         a, b = max(t["start"], start_s), min(t["end"], end_s)
         if b > a:
-            out.append({**t, "start": a, "end": b})
+            out.append({**t, "start": a, "end": b, "cut_start": t["start"] < start_s, "cut_end": t["end"] > end_s})
     return sorted(out, key=lambda t: (t["start"], t["end"], t["speaker"]))
+
+
+@dataclass
+class TurnsLeftOut:
+    """Labelled speech a source could not place in any clip, counted per source for the run summary.
+
+    A turn in no clip (outside the scored region, or in a stretch too short for a clip with no
+    clip near enough to join) is ``turns`` / ``turn_s``; a turn only partly inside clips is
+    ``cut_turns``, with ``cut_s`` seconds of it in none. Seconds are per turn, so overlapped speech
+    counts once per speaker.
+    """
+
+    turns: int = 0
+    turn_s: float = 0.0
+    cut_turns: int = 0
+    cut_s: float = 0.0
+
+    def add(self, turns: list[dict], clips: list[tuple[float, float]]) -> None:
+        """Count what of ``turns`` the (non-overlapping) ``clips`` leave out."""
+        for t in turns:
+            length = t["end"] - t["start"]
+            inside = sum(max(0.0, min(t["end"], b) - max(t["start"], a)) for a, b in clips)
+            if inside <= 0:
+                self.turns += 1
+                self.turn_s += length
+            elif inside < length - 1e-6:
+                self.cut_turns += 1
+                self.cut_s += length - inside
 
 
 def parse_float(text: str, uri: str, line: int, what: str) -> float:
@@ -228,6 +261,7 @@ class SourceAdapter(ABC):
         self.cut = cut
         self.storage = storage_cfg
         self.options = options or {}
+        self.left_out = TurnsLeftOut()  # filled by adapters that cut clips on labelled turns
 
     def path(self, *parts: str) -> str:
         return storage.join(self.root, *parts)

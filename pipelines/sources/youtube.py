@@ -95,6 +95,7 @@ class YoutubeAdapter(SourceAdapter):
                 continue
             if turns:
                 clips, _ = cut_on_turns(turns, 0.0, info.duration_s, self.cut.min_s, self.cut.max_s)
+                self.left_out.add(turns, clips)
             else:
                 clips = fixed_windows(info.duration_s, self.cut.min_s, self.cut.max_s)
             fp = self.fingerprint(uri) if clips else ""

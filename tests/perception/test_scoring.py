@@ -16,6 +16,67 @@ def test_ava_map_matches_hand_computed_voc_ap():
     assert ava_map(worse) < ava_map(rows)
 
 
+
+def _voc_from_sklearn_curve(labels, scores) -> float:
+    """VOC AP (monotone precision envelope) over scikit-learn's per-threshold precision/recall points:
+    an independent computation of how tied scores enter (sklearn keeps one point per distinct score)."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, _ = precision_recall_curve(labels, scores, drop_intermediate=False)
+    precision, recall = precision[::-1][1:], recall[::-1][1:]  # ascending recall, without sklearn's (0, 1) end point
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    steps = np.diff(np.r_[0.0, recall])
+    return float(np.sum(steps * envelope))
+
+
+def _rows(labels, scores):
+    return [("v", 0.04 * i, "e", "SPEAKING_AUDIBLE" if y else "NOT_SPEAKING", float(s))
+            for i, (y, s) in enumerate(zip(labels, scores, strict=True))]
+
+
+@pytest.mark.parametrize("case", ["all_tied", "mostly_zero", "few_levels", "no_ties"])
+def test_ava_map_does_not_depend_on_row_order(case):
+    """Shuffled rows give one mAP, equal to the envelope over sklearn's per-threshold points."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    n = 300
+    labels = rng.random(n) < 0.4
+    scores = {
+        "all_tied": np.zeros(n),
+        # about half the rows scored exactly 0 (no face / no audio), the rest spread: the reported case
+        "mostly_zero": np.where(rng.random(n) < 0.5, 0.0, rng.random(n) * 0.5 + 0.5 * labels),
+        "few_levels": np.round(rng.random(n) * 0.6 + 0.4 * labels, 1),
+        "no_ties": rng.random(n) + labels,
+    }[case]
+    rows = _rows(labels, scores)
+    expected = _voc_from_sklearn_curve(labels, scores)
+    got = {round(ava_map([rows[i] for i in rng.permutation(n)]), 12) for _ in range(60)}
+    assert got == {round(expected, 12)}
+    if case == "all_tied":  # one threshold holding every row: precision = positive share, recall 1
+        assert expected == pytest.approx(labels.mean())
+
+
+def test_ava_map_without_ties_is_the_official_voc_ap():
+    """No ties: one point per row, as the official script takes; it bounds sklearn's (non-interpolated) AP
+    from above and equals it where precision already falls monotonically."""
+    import numpy as np
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(3)
+    labels = rng.random(200) < 0.3
+    scores = rng.random(200) + 0.3 * labels
+    assert len(set(scores)) == len(scores)
+    m = ava_map(_rows(labels, scores))
+    assert m == pytest.approx(_voc_from_sklearn_curve(labels, scores))
+    assert m >= average_precision_score(labels, scores) - 1e-12
+    monotone = [1, 1, 0, 1, 0, 0, 1, 0]  # precision at each positive: 1, 1, 3/4, 4/7: already decreasing
+    ranked = np.linspace(1, 0.1, len(monotone))
+    assert ava_map(_rows(monotone, ranked)) == pytest.approx(average_precision_score(monotone, ranked))
+    assert ava_map(_rows(monotone, ranked)) == pytest.approx((1 + 1 + 3 / 4 + 4 / 7) / 4)
+
+
 def test_der_and_wer_basics():
     ref = [(0.0, 5.0, "A"), (5.0, 10.0, "B")]
     assert der(ref, [{"start": 0.0, "end": 5.0, "speaker": "x"}, {"start": 5.0, "end": 10.0, "speaker": "y"}]) == 0.0

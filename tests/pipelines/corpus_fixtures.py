@@ -91,6 +91,29 @@ def write_ami(root: Path, meeting="ES2002a", duration=60.0, video=True) -> list[
     return turns
 
 
+# (start, end, speaker) of write_ami_with_loose_turns, scored region 5-165 s, clip bounds 10-50 s.
+LOOSE_AMI_TURNS = [
+    (1.0, 4.0, "MEE006"),  # before the scored region: in no clip
+    (4.0, 8.0, "FEE005"),  # crosses the region's start: its first second is in no clip
+    (8.5, 14.0, "MEE006"), (14.5, 20.0, "FEE005"),  # clip 5-20 s
+    (30.0, 75.0, "MEE007"),  # clip 30-75 s
+    (85.0, 87.0, "FEE005"),  # too short for a clip, too far from clip 30-75 s to join it: in no clip
+    (100.0, 160.0, "MEE006"),  # a 60 s monologue: cut into clips 100-130 and 130-160 s
+    (166.0, 168.0, "MEE007"),  # after the scored region: in no clip
+]
+
+
+def write_ami_with_loose_turns(root: Path, meeting="ES2002b") -> list[tuple]:
+    """An AMI meeting whose labels reach outside every clip (LOOSE_AMI_TURNS), audio only."""
+    base = root / "ami"
+    (base / "rttm").mkdir(parents=True, exist_ok=True)
+    (base / "rttm" / f"{meeting}.rttm").write_text("".join(
+        f"SPEAKER {meeting} 1 {a:.3f} {b - a:.3f} <NA> <NA> {s} <NA> <NA>\n" for a, b, s in LOOSE_AMI_TURNS))
+    (base / "uem").mkdir(parents=True, exist_ok=True)
+    (base / "uem" / f"{meeting}.uem").write_text(f"{meeting} 1 5.000 165.000\n")
+    make_wav(base / "amicorpus" / meeting / "audio" / f"{meeting}.Mix-Headset.wav", 170.0)
+    return LOOSE_AMI_TURNS
+
 def write_ava(root: Path, vid="abcDEF12345", duration=40.0, step=0.5) -> list[tuple]:
     """Two entities; entity A speaks audibly in 0-10 s and 20-30 s, B in 10-20 s and 30-38 s."""
     base = root / "ava"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from corpus_fixtures import make_video, write_voxceleb2
+from corpus_fixtures import make_video, write_ami_with_loose_turns, write_voxceleb2
 
 from infra.config import ConfigError
 from infra.media import probe
@@ -64,7 +64,8 @@ def test_clip_record_takes_labels_from_the_reference_and_preds_from_perception()
                     "gt_turns": [{"start": 0, "end": 99, "speaker": "forged", "text": None}],
                     "errors": [{"stage": "asr", "message": "boom"}]}
     rec = clip_record(pipeline_row)
-    assert rec["gt_turns"] == row["gt_turns"]  # a pred-side column named gt_* is ignored
+    # A pred-side column named gt_* is ignored; cut marks the reference does not give are null.
+    assert rec["gt_turns"] == [{**t, "cut_start": None, "cut_end": None} for t in row["gt_turns"]]
     assert rec["audio_uri"] is None and rec["width"] is None and rec["pred_overlap_ratio"] is None
     assert rec["pred_speech"] == [{"start": 1.2, "end": 2.9}] and rec["errors"][0]["stage"] == "asr"
     import numpy as np
@@ -117,6 +118,20 @@ def test_summary_separates_actor_start_up_from_warm_throughput():
     per_stage.set_actor_timing([{**rows[0], "actor_pid": None, "actor_ready_at": None}], 100.0, 126.0)
     assert per_stage.warm_wall_s is None and "actors:" not in per_stage.table()
 
+
+def test_summary_counts_labelled_turns_in_no_clip_per_source(tmp_path):
+    from pipelines.curation.pipeline import scan_summary
+    from pipelines.curation.refs import scan_sources
+
+    write_ami_with_loose_turns(tmp_path)
+    cfg = load_app_config(None, ["curate.sources=[ami]"])
+    cfg.curate.source_dirs = {"ami": str(tmp_path / "ami")}
+    scan = scan_sources(cfg)
+    summary = scan_summary(scan, scan.refs[1:])
+    assert (summary.clips_total, summary.clips_skipped) == (4, 1)
+    assert summary.turns_left_out["ami"] == pytest.approx({"turns": 3, "turn_s": 7.0, "cut_turns": 1, "cut_s": 1.0})
+    assert json.loads(summary.to_json())["turns_left_out"]["ami"]["turns"] == 3
+    assert "labelled turns in no clip: ami 3 (7.0 s), 1 cut at a clip edge (1.0 s outside)" in summary.table()
 
 def test_set_threads_pins_every_pool_to_the_configured_count():
     import os

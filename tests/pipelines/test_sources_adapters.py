@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
+import pyarrow as pa
 import pytest
 from corpus_fixtures import (
     VOX_META,
     friends_track_key,
+    make_video,
     write_ami,
+    write_ami_with_loose_turns,
     write_ava,
     write_friends,
     write_friends_tracks,
@@ -18,6 +22,7 @@ from corpus_fixtures import (
 
 from infra.schemas import CLIP_SCHEMA
 from infra.validate import validate_row
+from pipelines.curation.records import conform
 from pipelines.sources import ADAPTERS, ClipCut, ClipRef, Quarantined
 from pipelines.sources.base import cut_on_turns, overlap_ratio
 
@@ -100,6 +105,23 @@ def test_ami_missing_audio_is_quarantined(tmp_path):
     assert refs == [] and "audio missing" in quarantined[0].reason
 
 
+def test_ami_turns_in_no_clip_are_counted_and_clip_edges_marked(tmp_path):
+    write_ami_with_loose_turns(tmp_path)
+    adapter = ADAPTERS["ami"](str(tmp_path / "ami"), CUT, None, {})
+    refs = [r for r in adapter.scan() if isinstance(r, ClipRef)]
+    check_refs(refs)
+    assert [(r.start_s, r.end_s) for r in refs] == [(5.0, 20.0), (30.0, 75.0), (100.0, 130.0), (130.0, 160.0)]
+    # Three turns lie in no clip (3 + 2 + 2 s); one has its first second outside the scored region.
+    assert asdict(adapter.left_out) == pytest.approx({"turns": 3, "turn_s": 7.0, "cut_turns": 1, "cut_s": 1.0})
+    marks = [[(t["start"], t["end"], t["cut_start"], t["cut_end"]) for t in r.gt_turns] for r in refs]
+    assert marks[0] == [(5.0, 8.0, True, False), (8.5, 14.0, False, False), (14.5, 20.0, False, False)]
+    assert marks[1] == [(30.0, 75.0, False, False)]
+    assert marks[2:] == [[(100.0, 130.0, False, True)], [(130.0, 160.0, True, False)]]  # the monologue's two halves
+    # The marks survive the clip table's Parquet type.
+    gt_type = CLIP_SCHEMA.field("gt_turns").type
+    stored = pa.array([conform(refs[2].to_row()["gt_turns"], gt_type)], type=gt_type).to_pylist()[0]
+    assert [(t["cut_start"], t["cut_end"]) for t in stored] == [(False, True)]
+
 def test_ava_8_columns_labels_and_tracks(tmp_path):
     write_ava(tmp_path)
     refs, quarantined = scan("ava", tmp_path)
@@ -118,6 +140,50 @@ def test_ava_8_columns_labels_and_tracks(tmp_path):
     # SPEAKING_NOT_AUDIBLE is not a turn (the official positive class is SPEAKING_AUDIBLE only).
     all_turns = [t for ref in refs for t in ref.gt_turns]
     assert max(t["end"] for t in all_turns) <= 38.0 + 1e-6
+
+
+
+def write_flickering_ava(root, vid="flick000001", step=0.05) -> None:
+    """AVA labels as real ones look inside a monologue: A talks 0-12 s and B 13-25 s, each label run
+    broken every 0.5 s by 0.15 s of NOT_SPEAKING (so every run is 0.35 s), A's face unboxed for
+    0.3 s at 3 s (a missed detection), and A pausing for 1 s at 6-7 s."""
+    make_video(root / "ava" / "videos" / f"{vid}.mp4", 26.0)
+
+    def speaking(k: int, a: float, b: float) -> bool:
+        first, last = round(a / step), round(b / step)
+        return first <= k < last and (k - first) % 10 not in (6, 7, 8)
+
+    rows = []
+    for k in range(round(26.0 / step)):
+        t = k * step
+        if not 3.0 <= t < 3.3 - 1e-9:
+            a_label = "SPEAKING_AUDIBLE" if speaking(k, 0.0, 6.0) or speaking(k, 7.0, 12.0) else "NOT_SPEAKING"
+            rows.append(f"{vid},{t:.2f},0.1,0.2,0.3,0.6,{a_label},{vid}_A")
+        b_label = "SPEAKING_AUDIBLE" if speaking(k, 13.0, 25.0) else "NOT_SPEAKING"
+        rows.append(f"{vid},{t:.2f},0.6,0.2,0.85,0.65,{b_label},{vid}_B")
+    (root / "ava" / "csv").mkdir(parents=True, exist_ok=True)
+    (root / "ava" / "csv" / f"{vid}-activespeaker.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_ava_label_gaps_within_talk_do_not_split_turns(tmp_path):
+    from eval.tasks.config import TasksConfig
+
+    write_flickering_ava(tmp_path)
+    refs, quarantined = scan("ava", tmp_path)
+    assert not quarantined and len(refs) == 1
+    check_refs(refs)
+    turns = [(round(t["start"], 2), round(t["end"], 2), t["speaker"][-1]) for t in refs[0].gt_turns]
+    # Gaps of 0.15-0.45 s are bridged; A's 1 s pause is a real boundary (default curate.ava_merge_gap_s 0.5).
+    assert turns == [(0.0, 6.0, "A"), (7.0, 12.0, "A"), (13.0, 25.0, "B")]
+    assert len({s for a, b, s in turns if b - a >= TasksConfig().min_turn_s}) == 2  # NSP / SRID have two speakers to ask about
+
+    # 0 keeps the label runs as they are: the fragments the option exists to join.
+    refs0, _ = scan("ava", tmp_path, ava_merge_gap_s=0.0)
+    fragments = [t for r in refs0 for t in r.gt_turns]
+    assert len(fragments) > 40 and max(t["end"] - t["start"] for t in fragments) < TasksConfig().min_turn_s
+    # A pause longer than the gap setting stays a boundary, a longer setting joins it.
+    refs2, _ = scan("ava", tmp_path, ava_merge_gap_s=1.2)
+    assert [(round(t["start"], 2), round(t["end"], 2)) for t in refs2[0].gt_turns] == [(0.0, 12.0), (13.0, 25.0)]
 
 
 @pytest.mark.parametrize(
