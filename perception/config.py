@@ -157,9 +157,10 @@ class FasterWhisperConfig:
     word_timestamps: bool = doc_field(True, "Word times from cross-attention alignment (needed to split words by turn).")
     condition_on_previous_text: bool = doc_field(True, "Feed the previous window's text as the prompt.")
     speech_only: bool = doc_field(
-        True, "Decode only the speech spans (the turns or VAD segments, padded and merged) joined end to end, and map "
-        "word times back; False decodes the whole clip. Speech spans come from the stages, so Whisper's own VAD "
-        "filter stays off."
+        False, "Decode only the speech spans (the turns or VAD segments, padded and merged) joined end to end, and map "
+        "word times back; False decodes the whole clip. On the corpus's dense dialogue it saved 3% of the time for "
+        "+0.006 WER (0.170 vs 0.163), so it pays only on clips with long silences. Whisper's own VAD filter stays off: "
+        "speech spans come from the stages."
     )
     span_pad_s: float = doc_field(0.2, "Audio kept on each side of a speech span when speech_only is on.")
 
