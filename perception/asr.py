@@ -1,9 +1,14 @@
 """Speech recognition: audio (+ speech segments or turns) -> transcript segments with word times.
 
 Interface: ``ASR(cfg)(audio, sr, turns=None) -> list[TranscriptSegment]``. With ``turns`` (from
-diarization or VAD), each turn is decoded on its own and its segment carries the turn's speaker
-(pocketsphinx decodes audio where turns overlap once, see ``decode_spans``); without them the
-whole clip is one span. Times are clip-relative seconds.
+diarization or VAD) there is one segment per turn, carrying the turn's speaker; pocketsphinx
+decodes each turn on its own (audio where turns overlap once, see ``decode_spans``), the Whisper
+backends decode longer stretches and give each word to the turn it overlaps most
+(``assign_words``). Without turns the whole clip is one span. Times are clip-relative seconds.
+
+Backends: ``faster_whisper`` (Whisper base, embedded through two pinned pip packages; the
+``accurate`` profile's choice and so the default), ``pocketsphinx`` (the ``fast`` profile's) and
+``whisper`` (openai-whisper from a local checkpoint). See ``perception.config.PROFILES``.
 """
 
 from __future__ import annotations
@@ -57,6 +62,37 @@ def decode_spans(spans: list[tuple[float, float, str]]) -> list[tuple[float, flo
                 hi = min(hi, (s2 + e) / 2)
         out.append((lo, max(lo, hi)))
     return out
+
+
+def assign_words(words: list[Word], spans: list[tuple[float, float, str]]) -> list[list[Word]]:
+    """Each word to the span it overlaps most (by its midpoint when it overlaps none)."""
+    out: list[list[Word]] = [[] for _ in spans]
+    if not spans:
+        return out
+    for w in words:
+        ov = [min(e, w["end"]) - max(s, w["start"]) for s, e, _ in spans]
+        best = int(np.argmax(ov))
+        if ov[best] <= 0:
+            mid = (w["start"] + w["end"]) / 2
+            best = int(np.argmin([min(abs(mid - s), abs(mid - e)) for s, e, _ in spans]))
+        out[best].append(w)
+    return out
+
+
+def segments_from_words(words: list[Word], segments: list[tuple[float, float, str]], audio: np.ndarray, sr: int,
+                        turns: list[Turn] | None) -> list[TranscriptSegment]:
+    """Transcript segments of a whole-clip decode: the decoder's own ``(start, end, text)`` segments
+    without turns, else one per turn holding the words ``assign_words`` gives it."""
+    if turns is None:
+        out = []
+        for s, e, text in segments:
+            ws = [w for w in words if s - 0.01 <= w["start"] < e + 0.01]
+            out.append(TranscriptSegment(start=round(s, 3), end=round(e, 3), text=text.strip(), speaker="", words=ws))
+        return out
+    spans = spans_of(audio, sr, turns)
+    return [TranscriptSegment(start=round(s, 3), end=round(e, 3), text=" ".join(w["word"] for w in ws),
+                              speaker=spk, words=ws)
+            for (s, e, spk), ws in zip(spans, assign_words(words, spans), strict=True)]
 
 
 class PocketsphinxASR(ASR):
@@ -119,3 +155,4 @@ class PocketsphinxASR(ASR):
 
 ASR_BACKENDS.register("pocketsphinx", PocketsphinxASR)
 ASR_BACKENDS.register("whisper", "perception.backends.whisper_asr:WhisperASR")
+ASR_BACKENDS.register("faster_whisper", "perception.backends.faster_whisper_asr:FasterWhisperASR")

@@ -145,7 +145,7 @@ class AsrStage(Stage):
         from perception.asr import ASR_BACKENDS
 
         super().__init__(cfg)
-        self.backend = ASR_BACKENDS.create(cfg.asr, cfg)
+        self.backend = ASR_BACKENDS.create(cfg.backend("asr"), cfg)
 
     def run(self, row: dict) -> dict:
         audio = load_audio(row, self.cfg.sample_rate)

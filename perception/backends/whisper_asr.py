@@ -2,35 +2,20 @@
 
 The clip is transcribed once (whisper's own 30 s windowing, word timestamps by cross-attention
 DTW); with turns, each word goes to the turn it overlaps most, so segments follow the
-diarization exactly as the embedded backend's do.
+diarization exactly as the faster_whisper backend's do (``perception.asr.segments_from_words``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from perception.asr import ASR, spans_of
+from perception.asr import ASR, segments_from_words
 from perception.config import PerceptionConfig
 from perception.records import TranscriptSegment, Turn, Word
 from perception.registry import require
 from perception.weights import weights_file
 
 DEFAULT_FILE = "whisper/small.pt"
-
-
-def _assign(words: list[Word], spans: list[tuple[float, float, str]]) -> list[list[Word]]:
-    """Each word to the span it overlaps most (by its midpoint when it overlaps none)."""
-    out: list[list[Word]] = [[] for _ in spans]
-    if not spans:
-        return out
-    for w in words:
-        ov = [min(e, w["end"]) - max(s, w["start"]) for s, e, _ in spans]
-        best = int(np.argmax(ov))
-        if ov[best] <= 0:
-            mid = (w["start"] + w["end"]) / 2
-            best = int(np.argmin([min(abs(mid - s), abs(mid - e)) for s, e, _ in spans]))
-        out[best].append(w)
-    return out
 
 
 class WhisperASR(ASR):
@@ -67,15 +52,5 @@ class WhisperASR(ASR):
         if sr != 16000:
             raise ValueError(f"whisper needs 16 kHz audio, got {sr} (perception.sample_rate)")
         words, segments = self._words(audio)
-        if turns is None:
-            out = []
-            for seg in segments:
-                s, e = float(seg["start"]), float(seg["end"])
-                ws = [w for w in words if s - 0.01 <= w["start"] < e + 0.01]
-                out.append(TranscriptSegment(start=round(s, 3), end=round(e, 3), text=seg["text"].strip(),
-                                             speaker="", words=ws))
-            return out
-        spans = spans_of(audio, sr, turns)
-        return [TranscriptSegment(start=round(s, 3), end=round(e, 3), text=" ".join(w["word"] for w in ws),
-                                  speaker=spk, words=ws)
-                for (s, e, spk), ws in zip(spans, _assign(words, spans), strict=True)]
+        return segments_from_words(words, [(float(g["start"]), float(g["end"]), g["text"]) for g in segments],
+                                   audio, sr, turns)

@@ -14,7 +14,7 @@ def test_every_shipped_config_loads():
 
 def test_demo_config_values():
     cfg = load_app_config(DEFAULT_CONFIG)
-    assert cfg.perception.asr == "pocketsphinx"
+    assert cfg.perception.profile == "accurate" and cfg.perception.backend("asr") == "faster_whisper"
     assert cfg.perception.audio.num_cpus == 0.5
     assert cfg.run.corpus_dir == "data/corpus"
 
@@ -25,7 +25,7 @@ def test_overrides_apply_with_types():
         ["perception.asr=whisper", "perception.fps_sample=2", "perception.num_speakers=3", "run.seed=7",
          "ray.address=null", "perception.video.concurrency=2"],
     )
-    assert cfg.perception.asr == "whisper"
+    assert cfg.perception.asr == "whisper" and cfg.perception.backend("asr") == "whisper"
     assert cfg.perception.fps_sample == 2.0 and isinstance(cfg.perception.fps_sample, float)
     assert cfg.perception.num_speakers == 3
     assert cfg.run.seed == 7

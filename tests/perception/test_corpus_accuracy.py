@@ -55,12 +55,16 @@ def test_der_multi_party_scenes(results):
     assert total <= 0.10
 
 
-def test_wer_reported_and_sane(results):
+def test_wer_of_the_default_asr(results):
+    """The default config (profile accurate: Whisper base) end to end after VAD and diarization.
+    On these 4 scenes it scored 0.195 and pocketsphinx (profile fast) 0.516, so the bound fails
+    pocketsphinx-level quality; most of what is left is overlapped speech and numbers written as digits."""
+    assert as_config(None).backend("asr") == "faster_whisper"
     refs = [" ".join(t["text"] for t in sc["turns"]) for sc, _ in results.values()]
     hyps = [" ".join(s["text"] for s in o["pred_transcript"]) for _, o in results.values()]
     score = wer(refs, hyps)
-    print(f"pocketsphinx corpus WER = {score:.3f}")
-    assert 0.0 <= score < 1.0  # reported, no target in the issue; flite speech decodes to real words
+    print(f"faster_whisper (Whisper base) corpus WER = {score:.3f} over {len(refs)} scenes")
+    assert score <= 0.30
 
 
 def test_video_recall_asd_accuracy_and_ava_map(results):

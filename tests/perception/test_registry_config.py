@@ -15,7 +15,7 @@ def test_every_field_documented_and_defaults_resolve():
     assert all(doc for _, _, _, doc in rows)
     c = PerceptionConfig()
     assert c.vad in VAD_BACKENDS.names() and c.diarization in DIARIZATION_BACKENDS.names()
-    assert c.asr in ASR_BACKENDS.names() and c.faces in FACE_BACKENDS.names()
+    assert c.backend("asr") in ASR_BACKENDS.names() and c.faces in FACE_BACKENDS.names()
     assert c.active_speaker in ASD_BACKENDS.names()
 
 
