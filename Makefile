@@ -38,7 +38,7 @@ help:
 venv: $(STAMP)
 
 # torch first, from its CPU wheel, so nothing later can pull a CUDA build; setuptools<82 keeps
-# pkg_resources, which face_recognition_models needs. Two packages go in --no-deps (see pyproject).
+# pkg_resources, which face_recognition_models needs. Three packages go in --no-deps (see pyproject).
 $(STAMP): pyproject.toml requirements/constraints.txt requirements/nodeps.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo ">> installing into $(VENV) (torch CPU wheel first)"
