@@ -10,7 +10,7 @@ video.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -30,6 +30,30 @@ class ActiveSpeaker(ABC):
         self, audio: np.ndarray, sr: int, frames: Iterable[tuple[float, np.ndarray]], tracks: list[FaceTrack]
     ) -> list[ActiveSpeakerTrack]:
         """Speaking scores in [0, 1] per track over time, with the best AV offset and its confidence."""
+
+
+def on_grid(frames: Iterable[tuple[float, np.ndarray]], fps: float) -> Iterator[tuple[int, np.ndarray]]:
+    """(k, frame) for the grid times k / fps, each with the decoded frame nearest to it.
+
+    Like ffmpeg's fps filter: a slower source repeats frames and a faster one drops some, so frame
+    k always sits with the audio at k / fps. (Rounding each frame's own time to the grid instead
+    leaves holes and collisions: a 30 fps source decoded at 25 fps has frames at k = 2, 2, 3 ...)
+    """
+    prev: tuple[float, np.ndarray] | None = None
+    k = 0
+    for t, frame in frames:
+        if prev is None:
+            k = max(0, int(np.ceil(t * fps - 0.5)))  # the first grid time this frame is nearest to
+        else:
+            mid = (prev[0] + t) / 2
+            while k / fps < mid:
+                yield k, prev[1]
+                k += 1
+        prev = (t, frame)
+    if prev is not None:
+        while k / fps <= prev[0] + 0.5 / fps:
+            yield k, prev[1]
+            k += 1
 
 
 def box_at(track: FaceTrack, t: float, max_gap_s: float) -> np.ndarray | None:
@@ -172,3 +196,4 @@ class MotionCorrelation(ActiveSpeaker):
 
 ASD_BACKENDS.register("motion_corr", MotionCorrelation)
 ASD_BACKENDS.register("syncnet", "perception.backends.syncnet_asd:SyncNetASD")
+ASD_BACKENDS.register("light_asd", "perception.backends.light_asd:LightASDBackend")
