@@ -108,9 +108,10 @@ class OpencvDlibConfig:
 class MotionCorrConfig:
     fps: float = doc_field(25.0, "Frame rate at which mouth motion and audio energy are compared.")
     max_offset_frames: int = doc_field(10, "Audio-visual offsets searched: -N..+N frames.")
-    window_s: float = doc_field(0.4, "Span of the local correlation behind each speaking score.")
+    window_s: float = doc_field(0.4, "Span over which mouth movement is measured for each speaking score.")
     activity_scale: float = doc_field(
-        1.0, "Mouth-contrast std (gray levels) at which a window counts as fully moving; less scales the score down."
+        0.02, "Mean frame-to-frame change of the inner-lip gap (in eye-corner distances) that scores 0.5; "
+        "the score is m / (m + activity_scale)."
     )
     score_hop_s: float = doc_field(0.2, "Spacing of the reported speaking scores.")
 
