@@ -62,10 +62,11 @@ def load_light_asd(path: str, key: str = "light_asd.model_path"):
     if want != have:
         raise ValueError(f"{path}: not a Light-ASD state dict (missing {sorted(want - have)[:3]}, unexpected "
                          f"{sorted(have - want)[:3]}); check perception.{key}")
-    try:
-        net.load_state_dict(state, strict=True)
-    except RuntimeError as exc:  # same keys, other shapes
-        raise ValueError(f"{path}: Light-ASD state dict with wrong shapes ({exc}); check perception.{key}") from exc
+    wrong = [f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})" for k, v in net.state_dict().items()
+             if tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        raise ValueError(f"{path}: Light-ASD state dict with other shapes: {', '.join(wrong[:3])}; check perception.{key}")
+    net.load_state_dict(state, strict=True)
     return net.eval()
 
 
