@@ -10,9 +10,8 @@ video.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
-import cv2
 import numpy as np
 
 from perception.config import PerceptionConfig
@@ -32,6 +31,30 @@ class ActiveSpeaker(ABC):
         """Speaking scores in [0, 1] per track over time, with the best AV offset and its confidence."""
 
 
+def on_grid(frames: Iterable[tuple[float, np.ndarray]], fps: float) -> Iterator[tuple[int, np.ndarray]]:
+    """(k, frame) for the grid times k / fps, each with the decoded frame nearest to it.
+
+    Like ffmpeg's fps filter: a slower source repeats frames and a faster one drops some, so frame
+    k always sits with the audio at k / fps. (Rounding each frame's own time to the grid instead
+    leaves holes and collisions: a 30 fps source decoded at 25 fps has frames at k = 2, 2, 3 ...)
+    """
+    prev: tuple[float, np.ndarray] | None = None
+    k = 0
+    for t, frame in frames:
+        if prev is None:
+            k = max(0, int(np.ceil(t * fps - 0.5)))  # the first grid time this frame is nearest to
+        else:
+            mid = (prev[0] + t) / 2
+            while k / fps < mid:
+                yield k, prev[1]
+                k += 1
+        prev = (t, frame)
+    if prev is not None:
+        while k / fps <= prev[0] + 0.5 / fps:
+            yield k, prev[1]
+            k += 1
+
+
 def box_at(track: FaceTrack, t: float, max_gap_s: float) -> np.ndarray | None:
     """Track box (normalized) at time ``t``, linearly interpolated; None where the track is absent."""
     ts = np.array([b["t"] for b in track["boxes"]])
@@ -48,21 +71,6 @@ def box_at(track: FaceTrack, t: float, max_gap_s: float) -> np.ndarray | None:
         return bx[near] if abs(ts[near] - t) <= max_gap_s / 2 else None
     w = (t - ts[i - 1]) / max(ts[i] - ts[i - 1], 1e-9)
     return (1 - w) * bx[i - 1] + w * bx[i]
-
-
-def mouth_crop(frame: np.ndarray, box: np.ndarray, size: tuple[int, int] = (32, 16)) -> np.ndarray | None:
-    """Gray lower-centre part of a face box (where the mouth is on a frontal face), fixed size."""
-    h, w = frame.shape[:2]
-    x1, y1, x2, y2 = box * np.array([w, h, w, h])
-    bw, bh = x2 - x1, y2 - y1
-    xa, xb = int(x1 + 0.2 * bw), int(x2 - 0.2 * bw)
-    ya, yb = int(y1 + 0.6 * bh), int(min(h, y1 + 1.05 * bh))
-    xa, ya = max(xa, 0), max(ya, 0)
-    xb = min(xb, w)
-    if xb - xa < 4 or yb - ya < 4:
-        return None
-    crop = cv2.cvtColor(frame[ya:yb, xa:xb], cv2.COLOR_RGB2GRAY)
-    return cv2.resize(crop, size, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 def audio_energy(audio: np.ndarray, sr: int, fps: float, n: int) -> np.ndarray:
@@ -94,34 +102,65 @@ def shifted(x: np.ndarray, offset: int) -> np.ndarray:
     return out
 
 
-class MotionCorrelation(ActiveSpeaker):
-    """Mouth-region contrast vs audio energy, correlated over offsets of -N..+N frames.
+# dlib's 68-point layout: inner-lip pairs (upper, lower) and the outer eye corners.
+INNER_LIPS = ((61, 67), (62, 66), (63, 65))
+EYE_CORNERS = (36, 45)
 
-    The visual signal is the standard deviation of the gray mouth crop: an opening mouth shows a
-    dark cavity (and teeth) against the lips, so contrast follows the opening, with a known sign
-    and little sensitivity to small box jitter. The best offset maximizes the clip-level
-    correlation with the audio energy; its confidence is the peak minus the median over offsets
-    (SyncNet's definition). The speaking score at each time is the local correlation over
-    ``window_s``, scaled down where the mouth barely moves and zero where the audio is silent.
+
+class MotionCorrelation(ActiveSpeaker):
+    """Mouth opening from face landmarks vs audio energy.
+
+    The visual signal is the inner-lip gap (dlib's 68-point landmarks, the model that ships with
+    face-recognition-models) over the distance between the outer eye corners, so it does not depend
+    on face size. Speaking score at each time: zero where the audio is silent; elsewhere the
+    mouth's mean frame-to-frame movement ``m`` over ``window_s`` as ``m / (m + activity_scale)``
+    (0.5 at ``activity_scale``). The AV offset maximizes the clip-level correlation of the gap with
+    the audio energy over -N..+N frames; its confidence is the peak minus the median over offsets
+    (SyncNet's definition).
+
+    Why motion and not local correlation: on real talking heads the gap follows the energy only
+    loosely (clip-level correlation 0.1-0.3 for the true speaker), so 0.4 s correlations are noise;
+    a still listener's mouth barely moves, a speaker's does. For the same reason the estimated
+    offset is reported but not applied to the silence gate: on real footage its peak often lands at
+    +7..+10 frames with the confidence of a correct one, and a wrong shift misplaces the gate.
+    A listener whose lips move while muted still scores as speaking: telling that apart needs sync
+    (a full backend).
     """
 
     def __init__(self, cfg: PerceptionConfig):
+        import dlib
+        import face_recognition_models as frm
+
         self.cfg = cfg.motion_corr
         self.fps = self.cfg.fps
         self.max_gap_s = cfg.tracker.max_gap_s
+        self._landmarks = dlib.shape_predictor(frm.pose_predictor_model_location())
+        self._rect = dlib.rectangle
+
+    def mouth_gap(self, frame: np.ndarray, box: np.ndarray) -> float | None:
+        """Inner-lip gap over eye-corner distance for the face in ``box`` (normalized), or None if degenerate."""
+        h, w = frame.shape[:2]
+        x1, y1, x2, y2 = (box * np.array([w, h, w, h])).astype(int)
+        if x2 - x1 < 8 or y2 - y1 < 8:
+            return None
+        shape = self._landmarks(frame, self._rect(x1, y1, x2, y2))
+        pt = lambda j: np.array([shape.part(j).x, shape.part(j).y], dtype=float)  # noqa: E731
+        eyes = np.linalg.norm(pt(EYE_CORNERS[0]) - pt(EYE_CORNERS[1]))
+        if eyes < 2:
+            return None
+        return float(np.mean([np.linalg.norm(pt(a) - pt(b)) for a, b in INNER_LIPS]) / eyes)
 
     def _visual(self, frames, tracks) -> tuple[int, dict[int, np.ndarray]]:
         vals: dict[int, dict[int, float]] = {i: {} for i in range(len(tracks))}
         n = 0
-        for t, frame in frames:
-            k = int(round(t * self.fps))
-            n = max(n, k + 1)
+        for k, frame in on_grid(frames, self.fps):
+            n = k + 1
+            frame = np.ascontiguousarray(frame)  # dlib misreads strided arrays (see faces.OpencvDlibFaces.detect)
             for i, tr in enumerate(tracks):
-                box = box_at(tr, t, self.max_gap_s)
-                if box is not None:
-                    crop = mouth_crop(frame, box)
-                    if crop is not None:
-                        vals[i][k] = float(crop.std())
+                box = box_at(tr, k / self.fps, self.max_gap_s)
+                gap = None if box is None else self.mouth_gap(frame, box)
+                if gap is not None:
+                    vals[i][k] = gap
         signals = {}
         for i, by_k in vals.items():
             sig = np.full(n, np.nan)
@@ -149,19 +188,17 @@ class MotionCorrelation(ActiveSpeaker):
             corrs = np.asarray(corrs)
             best = int(np.argmax(corrs))
             conf = float(corrs[best] - np.median(corrs))
-            a = shifted(energy, offs[best])
-            al = shifted(loud.astype(float), offs[best])
             times, scores = [], []
             for k in range(0, n, hop):
                 if np.isnan(v[k]):
                     continue
                 lo, hi = max(0, k - half), min(n, k + half + 1)
-                vv, aa, ll = v[lo:hi], a[lo:hi], al[lo:hi]
-                ok = ~np.isnan(vv) & ~np.isnan(aa)
+                moves = np.abs(np.diff(v[lo:hi]))
+                moves = moves[~np.isnan(moves)]
                 score = 0.0
-                if ok.sum() >= 5 and np.mean(ll[ok]) > 0.2:
-                    activity = min(1.0, float(np.std(vv[ok])) / c.activity_scale)
-                    score = max(0.0, _corr(vv[ok], aa[ok])) * activity
+                if len(moves) >= 4 and np.mean(loud[lo:hi]) > 0.2:
+                    m = float(moves.mean())
+                    score = m / (m + c.activity_scale)
                 times.append(round(k / self.fps, 3))
                 scores.append(round(score, 4))
             out.append(ActiveSpeakerTrack(track_id=tr["track_id"], times=times, scores=scores,
@@ -172,3 +209,4 @@ class MotionCorrelation(ActiveSpeaker):
 
 ASD_BACKENDS.register("motion_corr", MotionCorrelation)
 ASD_BACKENDS.register("syncnet", "perception.backends.syncnet_asd:SyncNetASD")
+ASD_BACKENDS.register("light_asd", "perception.backends.light_asd:LightASDBackend")

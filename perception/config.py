@@ -122,9 +122,10 @@ class OpencvDlibConfig:
 class MotionCorrConfig:
     fps: float = doc_field(25.0, "Frame rate at which mouth motion and audio energy are compared.")
     max_offset_frames: int = doc_field(10, "Audio-visual offsets searched: -N..+N frames.")
-    window_s: float = doc_field(0.4, "Span of the local correlation behind each speaking score.")
+    window_s: float = doc_field(0.4, "Span over which mouth movement is measured for each speaking score.")
     activity_scale: float = doc_field(
-        1.0, "Mouth-contrast std (gray levels) at which a window counts as fully moving; less scales the score down."
+        0.02, "Mean frame-to-frame change of the inner-lip gap (in eye-corner distances) that scores 0.5; "
+        "the score is m / (m + activity_scale)."
     )
     score_hop_s: float = doc_field(0.2, "Spacing of the reported speaking scores.")
 
@@ -243,6 +244,31 @@ PROFILES: dict[str, dict[str, str]] = {
 
 
 @dataclass
+class LightAsdConfig:
+    model_path: str | None = doc_field(
+        None, "Light-ASD state dict (pretrain_AVA_CVPR.model or finetuning_TalkSet.model): path or URI; None means "
+        "<weights_dir>/light_asd/pretrain_AVA_CVPR.model."
+    )
+    crop_scale: float = doc_field(
+        0.4, "Columbia_test's cropScale: the crop reaches half*(1+2s) below the box centre, half above and "
+        "half*(1+s) to each side (half: half the box's larger side)."
+    )
+    box_scale: float = doc_field(1.0, "Face box half-side multiplied by this first (1: the face backend's boxes as they are).")
+    durations: list[float] = doc_field(
+        doc="Chunk lengths (s) the track is scored in; per-frame log-odds are averaged over them (Columbia_test: 1..6).",
+        factory=lambda: [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+    )
+    encode_per_chunk: bool = doc_field(
+        False, "Run the encoders on each chunk, zero-padded at its borders, as Columbia_test does (x len(durations) "
+        "encoder cost); False encodes the track once and chunks only the GRU."
+    )
+    smooth_frames: int = doc_field(5, "Moving average of the per-frame log-odds over this many frames (their evaluation: 5).")
+    min_frames: int = doc_field(5, "Runs of face crops shorter than this (at 25 fps) are not scored.")
+    batch_size: int = doc_field(8, "Equal-length chunks per GRU (or encoder, with encode_per_chunk) pass.")
+    score_hop_s: float = doc_field(0.2, "Spacing of the reported speaking scores.")
+
+
+@dataclass
 class PerceptionConfig:
     profile: str = doc_field(
         "accurate", "Backend profile for capabilities left unset (null): accurate (ASR faster_whisper, the embedded "
@@ -255,7 +281,7 @@ class PerceptionConfig:
         "(read it with PerceptionConfig.backend('asr'))."
     )
     faces: str = doc_field("opencv_dlib", "Face detect/track/embed backend: opencv_dlib | insightface.")
-    active_speaker: str = doc_field("motion_corr", "AV sync / active speaker backend: motion_corr | syncnet.")
+    active_speaker: str = doc_field("motion_corr", "AV sync / active speaker backend: motion_corr | syncnet | light_asd.")
     sample_rate: int = doc_field(16000, "Audio sample rate every backend receives (mono float32).")
     fps_sample: float = doc_field(5.0, "Video frames sampled per second for face detection and tracking.")
     max_height: int = doc_field(360, "Frames are downscaled to at most this height before detection.")
@@ -267,7 +293,7 @@ class PerceptionConfig:
     )
     max_gain_db: float = doc_field(40.0, "Most gain that level normalisation applies (a clip of faint noise stays faint).")
     weights_dir: str | None = doc_field(
-        None, "Root folder or URI of full-backend weights (whisper, pyannote, insightface, syncnet); each backend's "
+        None, "Root folder or URI of full-backend weights (whisper, pyannote, insightface, syncnet, light_asd); each backend's "
         "own path keys override it, and relative ones resolve under it."
     )
     weights_cache: str = doc_field(
@@ -288,6 +314,7 @@ class PerceptionConfig:
     pyannote: PyannoteConfig = doc_field(doc="Full diarization backend: pyannote.audio SpeakerDiarization.", factory=PyannoteConfig)
     insightface: InsightfaceConfig = doc_field(doc="Full face backend: InsightFace SCRFD + ArcFace ONNX.", factory=InsightfaceConfig)
     syncnet: SyncnetConfig = doc_field(doc="Full active-speaker / AV-sync backend: SyncNet.", factory=SyncnetConfig)
+    light_asd: LightAsdConfig = doc_field(doc="Full active-speaker backend: Light-ASD.", factory=LightAsdConfig)
     audio: ActorResources = doc_field(doc="Actor sizing for the audio stages (VAD, diarization, ASR).", factory=ActorResources)
     video: ActorResources = doc_field(doc="Actor sizing for the video stages (faces, active speaker).", factory=ActorResources)
 
@@ -332,3 +359,6 @@ class PerceptionConfig:
             raise ValueError("perception.whisper.temperatures: need at least one temperature")
         if self.motion_corr.fps <= 0:
             raise ValueError(f"perception.motion_corr.fps: must be > 0, got {self.motion_corr.fps}")
+        if not self.light_asd.durations or min(self.light_asd.durations) < 0.04:
+            raise ValueError(f"perception.light_asd.durations: need chunk lengths of at least one frame (0.04 s), "
+                             f"got {self.light_asd.durations}")

@@ -69,7 +69,9 @@ class OpencvDlibFaces(FaceBackend):
 
     def detect(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = self.cfg
-        small, back = _scaled(frame, c.detect_height)
+        # dlib reads an image's rows as if they were packed: a strided view (PyAV pads rows to its alignment, so a
+        # 360-px-wide frame arrives with 1104-byte rows) is silently misread by HOG and rejected by the embedder.
+        small, back = _scaled(np.ascontiguousarray(frame), c.detect_height)
         if c.detector == "hog":
             rects, scores, _ = self._hog.run(small, c.upsample, 0.0)
             boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], dtype=float).reshape(-1, 4)
@@ -91,6 +93,7 @@ class OpencvDlibFaces(FaceBackend):
         return boxes, scores
 
     def embed(self, frame: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        frame = np.ascontiguousarray(frame)  # see detect
         out = []
         for x1, y1, x2, y2 in boxes:
             rect = self._dlib.rectangle(int(x1), int(y1), int(x2), int(y2))

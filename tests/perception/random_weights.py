@@ -3,7 +3,7 @@
 Each builder writes what the production loader reads: a whisper checkpoint (dims +
 model_state_dict), SCRFD- and ArcFace-shaped ONNX graphs (that ``insightface.model_zoo`` routes
 by their outputs and input shape), a SyncNet state dict, and pyannote Lightning checkpoints plus
-the VBx PLDA npz pair.
+the VBx PLDA npz pair, and a Light-ASD state dict.
 """
 
 from __future__ import annotations
@@ -112,6 +112,17 @@ def syncnet_state_dict(path: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(SyncNetModel(num_layers_in_fc_layers=1024).state_dict(), path)
+    return path
+
+
+def light_asd_state_dict(path: Path, seed: int = 0) -> Path:
+    import torch
+
+    from perception.backends.light_asd_model import LightASD
+
+    torch.manual_seed(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(LightASD().state_dict(), path)
     return path
 
 

@@ -54,6 +54,7 @@ def test_missing_weights_name_file_and_key(tmp_path):
     ("asr", "whisper", "whisper.model_path", "whisper/small.pt"),
     ("faces", "insightface", "insightface.det_model", "insightface/det_10g.onnx"),
     ("active_speaker", "syncnet", "syncnet.model_path", "syncnet/syncnet_v2.model"),
+    ("active_speaker", "light_asd", "light_asd.model_path", "light_asd/pretrain_AVA_CVPR.model"),
     ("diarization", "pyannote", "pyannote.segmentation", "pyannote/segmentation/pytorch_model.bin"),
     ("vad", "pyannote", "pyannote.segmentation", "pyannote/segmentation/pytorch_model.bin"),
 ])
@@ -146,6 +147,45 @@ def test_syncnet_random_state_dict_on_corpus_video(weights):
     assert len(res["times"]) == len(res["scores"]) and all(0.0 <= s <= 1.0 for s in res["scores"])
     assert all(start <= t <= end for t in res["times"])
     assert abs(res["sync_offset_s"]) <= 5 / 25 + 1e-9 and res["sync_confidence"] >= 0.0
+
+
+def test_light_asd_random_state_dict_on_corpus_video(weights):
+    need("python_speech_features")
+    from perception.actors import get_stage
+    from tests.perception import random_weights
+
+    random_weights.light_asd_state_dict(weights / "light_asd" / "pretrain_AVA_CVPR.model")
+    cfg = as_config({"weights_dir": str(weights), "active_speaker": "light_asd",
+                     "light_asd": {"durations": [0.4, 1.0], "score_hop_s": 0.04}})
+    scene = corpus_scene(VOX)
+    start, end = 2.0, 3.2
+    track = {"track_id": "face_00", "embedding": [], "boxes": [
+        {"t": b[0], "x1": b[1], "y1": b[2], "x2": b[3], "y2": b[4], "score": 1.0} for b in scene["faces"][0]["boxes"]]}
+    row = {"clip_id": "vox", "media_uri": str(CORPUS / scene["media"]["video"]), "audio_uri": None,
+           "start_s": start, "end_s": end, "pred_face_tracks": [track]}
+    (res,) = get_stage("active_speaker", cfg).run(row)["pred_active_speaker"]
+    # Every 25 fps frame of the span is scored (hop 0.04 s), in [0, 1]; Light-ASD estimates no offset.
+    assert res["track_id"] == "face_00" and len(res["times"]) == len(res["scores"]) >= 28
+    assert np.allclose(np.diff(res["times"]), 0.04, atol=1e-3) and start <= res["times"][0] < res["times"][-1] < end
+    assert all(0.0 <= s <= 1.0 for s in res["scores"]) and len(set(res["scores"])) > 1
+    assert res["sync_offset_s"] == 0.0 and 0.0 <= res["sync_confidence"] <= 1.0
+
+
+def test_light_asd_rejects_other_state_dicts(weights):
+    import torch
+
+    from perception.backends.light_asd import load_light_asd
+    from tests.perception import random_weights
+
+    good = random_weights.light_asd_state_dict(weights / "la" / "ok.model")
+    state = torch.load(good, weights_only=True)
+    state.pop("lossV.FC.bias")
+    torch.save(state, weights / "la" / "missing.model")
+    state["lossV.FC.bias"] = torch.zeros(3)
+    torch.save(state, weights / "la" / "shape.model")
+    for name in ("missing.model", "shape.model"):
+        with pytest.raises(ValueError, match=rf"{name}.*perception\.light_asd\.model_path"):
+            load_light_asd(str(weights / "la" / name))
 
 
 def test_pyannote_random_models_on_corpus_audio(weights):

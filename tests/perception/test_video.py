@@ -50,3 +50,19 @@ def test_sync_offset_follows_a_delayed_audio_track(tmp_path, perception_cfg):
         best = max(res, key=lambda r: r["sync_confidence"])
         offsets.append(best["sync_offset_s"])
     assert abs((offsets[1] - offsets[0]) - 6 / 25) <= 1 / 25 + 1e-6
+
+
+def test_dlib_faces_on_strided_frames(three_speaker_clip, perception_cfg):
+    """PyAV hands out row-padded (non-contiguous) frames when the width is not a multiple of its alignment;
+    dlib misread them (no faces found on the real 360x360 talking heads) until frames were made contiguous."""
+    from perception.faces import FACE_BACKENDS
+    from perception.media_io import load_frames
+
+    backend = FACE_BACKENDS.create("opencv_dlib", perception_cfg)
+    _, frame = next(iter(load_frames(three_speaker_clip["row"], 1.0, 360)))
+    strided = np.pad(frame, ((0, 0), (0, 8), (0, 0)))[:, :-8]  # same pixels, rows 8 px longer in memory
+    assert not strided.flags["C_CONTIGUOUS"] and np.array_equal(strided, frame)
+    boxes, _ = backend.detect(np.ascontiguousarray(frame))
+    strided_boxes, _ = backend.detect(strided)
+    assert len(boxes) == 3 and np.allclose(strided_boxes, boxes)
+    assert np.allclose(backend.embed(strided, strided_boxes), backend.embed(frame, boxes))
