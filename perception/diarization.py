@@ -169,37 +169,26 @@ class ResemblyzerDiarizer(Diarizer):
     pause around them are widened into short overlaps.
     """
 
-    WINDOW_FRAMES = 160  # resemblyzer's partial utterance: 160 mel frames of 10 ms
+    WINDOW_FRAMES = 160  # 1.6 s windows: resemblyzer's partial utterance (160 mel frames of 10 ms)
 
     def __init__(self, cfg: PerceptionConfig):
-        import torch
-        from resemblyzer import VoiceEncoder
+        from perception.speaker_embedding import make_speaker_embedder
 
         self.cfg = cfg.resemblyzer
         self._level = (cfg.normalize_dbfs, cfg.max_gain_db)
         self._vad = VAD_BACKENDS.create(cfg.vad, cfg)
-        self._encoder = VoiceEncoder(device="cpu", verbose=False)
-        self._torch = torch
+        self._embedder = make_speaker_embedder(cfg.speaker_embedding)
 
     def _windows(self, audio: np.ndarray, speech10: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(start of each kept window in 10 ms frames, d-vectors); only windows that are mostly speech."""
-        from resemblyzer.audio import wav_to_mel_spectrogram
-
+        """(start of each kept window in 10 ms frames, unit embeddings); only windows that are mostly speech."""
         w = self.WINDOW_FRAMES
         hop = max(1, int(round(100 / self.cfg.embeddings_per_s)))
         n10 = len(speech10)
         cover = np.convolve(speech10, np.ones(w), mode="full")[w - 1 : n10 + w - 1] / w  # speech share of [s, s+w)
         starts = np.array([s for s in range(0, max(1, n10 - w + 1), hop) if cover[s] >= self.cfg.min_window_coverage])
         if len(starts) == 0 or n10 < w:
-            return np.zeros(0, dtype=int), np.zeros((0, 256), dtype=np.float32)
-        mel = wav_to_mel_spectrogram(audio)  # (frames, 40) at 10 ms
-        out = []
-        with self._torch.inference_mode():
-            # Small batches: the LSTM runs faster on 32 windows at a time than on hundreds (cache).
-            for i in range(0, len(starts), self.cfg.batch_size):
-                batch = np.stack([mel[s : s + w] for s in starts[i : i + self.cfg.batch_size]])
-                out.append(self._encoder(self._torch.from_numpy(batch)).numpy())
-        return starts, np.concatenate(out)
+            return np.zeros(0, dtype=int), np.zeros((0, self._embedder.dim), dtype=np.float32)
+        return starts, self._embedder.embed_windows(audio, 16000, starts / 100.0, w / 100.0)
 
     def __call__(
         self, audio: np.ndarray, sr: int, speech: list[Segment] | None = None, num_speakers: int | None = None

@@ -21,22 +21,15 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from infra.config import doc_field
+from perception.config import SpeakerEmbeddingConfig
 from perception.registry import BackendUnavailable, Registry
 
 SPEAKER_EMBEDDERS = Registry("speaker_embedding")
 SAMPLE_RATE = 16000  # both models were trained on 16 kHz speech
-
-
-@dataclass
-class SpeakerEmbeddingConfig:
-    model: str = doc_field("campplus", "Speaker embedding model: campplus | resemblyzer.")
-    batch_size: int = doc_field(32, "Windows per forward pass (small batches stay in cache; the models are CPU-bound).")
 
 
 def unit_rows(x: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 from perception.realdev import cache_dir, require_root
 
 SR = 16000
-BUILDER_VERSION = 6  # bump when the mixing changes: the cache key includes it
+BUILDER_VERSION = 7  # bump when the mixing changes: the cache key includes it
 
 
 @dataclass(frozen=True)
@@ -210,7 +210,7 @@ def build_conversation(rng: np.random.Generator, pool: dict[str, list[Path]], pl
     out_db = _uniform(rng, plan.output_dbfs)
     mix *= 10 ** (out_db / 20) / (np.sqrt(np.mean(mix**2)) + 1e-12)
     mix = np.clip(mix, -1.0, 1.0)
-    info = {"conversation_id": conv_id, "speakers": chosen, "rt60_s": round(rt60, 3), "snr_db": round(snr, 1),
+    info = {"conversation_id": conv_id, "speakers": sorted({t["speaker"] for t in turns}), "rt60_s": round(rt60, 3), "snr_db": round(snr, 1),
             "output_dbfs": round(out_db, 1), "duration_s": round(n / SR, 3)}
     return mix, sorted(turns, key=lambda r: (r["start"], r["speaker"])), info
 

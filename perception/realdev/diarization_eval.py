@@ -57,7 +57,7 @@ def score(convs: list[dict], hyps: list[dict], collar: float = 0.25) -> dict[str
     for c, h in zip(convs, hyps, strict=True):
         uem = Timeline([Segment(0.0, float(c["duration_s"]))])
         d = metric(_annotation(c["turns"]), _annotation(h["turns"]), uem=uem, detailed=True)
-        n_ref, n_hyp = len(set(c["speakers"])), len({t["speaker"] for t in h["turns"]})
+        n_ref, n_hyp = len({t["speaker"] for t in c["turns"]}), len({t["speaker"] for t in h["turns"]})
         per.append({"id": c["conversation_id"], "der": round(d["diarization error rate"], 4), "ref_speakers": n_ref,
                     "hyp_speakers": n_hyp})
     total = metric[:]  # accumulated components

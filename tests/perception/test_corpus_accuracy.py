@@ -52,7 +52,11 @@ def test_der_multi_party_scenes(results):
     per = {k: round(der(*p[:2], uem=p[2]), 3) for k, p in pairs.items()}
     total = der_total(list(pairs.values()))
     print(f"corpus DER (collar 0.25, count estimated) = {total:.3f} over {len(pairs)} scenes, per scene {per}")
-    assert total <= 0.10
+    # 0.129 since the diarizer is tuned on real speech (tests/perception/test_realdev_diarization.py):
+    # clustering on pitch, which took this synthetic corpus to 0.092, split real speakers by intonation
+    # (DER 0.23 against 0.085 on the real tuning conversations), so it now runs only where the
+    # d-vectors cannot tell voices apart. Flite voices that differ mainly in pitch still confuse it.
+    assert total <= 0.15
 
 
 def test_wer_of_the_default_asr(results):
