@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from corpus_fixtures import write_ami, write_youtube
-from ray_head import RAY, local_head
+from tests.ray_head import RAY, local_head
 
 from infra import storage
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from ray_head import RAY, local_head
+from tests.ray_head import RAY, local_head
 
 from infra import storage
 from raft.model import OmniPolicy
