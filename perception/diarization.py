@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import median_filter
 
-from perception.clustering import closest_centroids, cluster_embeddings, cluster_with_pitch, merge_small, pitch_explained, refine
+from perception.clustering import (
+    closest_centroids,
+    cluster_embeddings,
+    cluster_with_pitch,
+    merge_small,
+    pitch_explained,
+    refine,
+)
 from perception.config import PerceptionConfig
 from perception.loudness import normalize_level
 from perception.records import Segment, Turn

@@ -17,7 +17,6 @@ from perception.actors import as_config
 from perception.media_io import load_audio
 
 
-
 @pytest.fixture(scope="session")
 def conversations():
     if realdev.real_data_root() is None:

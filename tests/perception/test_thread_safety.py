@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from perception import tools
-from perception.actors import get_stage
 from perception.media_io import load_audio
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus"
@@ -38,9 +37,9 @@ def test_concurrent_diarize_and_transcribe_match_serial(meeting, perception_cfg)
 
 def test_pocketsphinx_rerun_after_other_audio_is_identical(meeting, perception_cfg):
     """The decoder's state from earlier audio (cepstral mean, Gaussian shortlists) must not leak into a call."""
-    if perception_cfg.asr != "pocketsphinx":
-        pytest.skip("the default ASR backend is not pocketsphinx")
-    asr = get_stage("asr", perception_cfg).backend
+    from perception.asr import ASR_BACKENDS
+
+    asr = ASR_BACKENDS.create("pocketsphinx", perception_cfg)  # the fast profile's ASR
     sr = perception_cfg.sample_rate
     audio = load_audio({"media_uri": meeting, "audio_uri": None, "start_s": 0.0, "end_s": 4.0}, sr)
     turns = [{"start": 0.4, "end": 3.4, "speaker": "FEE008"}]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from corpus_fixtures import write_ami, write_youtube
-from tests.ray_head import RAY, local_head
 
 from infra import storage
+from tests.ray_head import RAY, local_head
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.ray_head import RAY, local_head
 
 from infra import storage
 from raft.model import OmniPolicy
+from tests.ray_head import RAY, local_head
 
 pytestmark = pytest.mark.slow
 
