@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 
+import cv2
 import numpy as np
 
 from perception.config import PerceptionConfig
@@ -143,7 +144,14 @@ class MotionCorrelation(ActiveSpeaker):
         x1, y1, x2, y2 = (box * np.array([w, h, w, h])).astype(int)
         if x2 - x1 < 8 or y2 - y1 < 8:
             return None
-        shape = self._landmarks(frame, self._rect(x1, y1, x2, y2))
+        # The predictor on a small gray crop around the face: the binding converts the whole array it
+        # is given on every call, which cost about 1.8 ms per face on a 640x360 RGB frame.
+        m = (x2 - x1) // 4
+        ya, xa = max(0, y1 - m), max(0, x1 - m)
+        crop = np.ascontiguousarray(frame[ya : y2 + m, xa : x2 + m])
+        if crop.ndim == 3:
+            crop = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        shape = self._landmarks(crop, self._rect(x1 - xa, y1 - ya, x2 - xa, y2 - ya))
         pt = lambda j: np.array([shape.part(j).x, shape.part(j).y], dtype=float)  # noqa: E731
         eyes = np.linalg.norm(pt(EYE_CORNERS[0]) - pt(EYE_CORNERS[1]))
         if eyes < 2:
