@@ -96,6 +96,12 @@ class ServeConfig:
     )
     max_media_bytes: int = doc_field(200 * 1024 * 1024, "Largest media file accepted, bytes (413 above).")
     max_media_duration_s: float = doc_field(600.0, "Longest media accepted, seconds (413 above).")
+    max_body_bytes: int = doc_field(
+        1024 * 1024, "Largest request body accepted, bytes (413 above; media travel as URIs, so 1 MiB is ample)."
+    )
+    media_check_timeout_s: float = doc_field(
+        10.0, "Wall-clock limit for checking one clip URI (stat, size, probe); 504 above."
+    )
     max_tool_calls: int = doc_field(8, "Tool calls allowed per request; the agent stops calling tools after this many.")
     max_steps: int = doc_field(6, "Agent step budget (model turns) per request.")
     request_timeout_s: float = doc_field(600.0, "Wall-clock limit per request, seconds (504 above).")
@@ -113,10 +119,10 @@ class ServeConfig:
     max_ongoing_requests: int = doc_field(32, "Concurrent requests one replica accepts before Serve queues them.")
 
     def validate(self) -> None:
-        for key in ("max_media_bytes", "max_tool_calls", "max_steps", "num_replicas", "tool_replicas"):
+        for key in ("max_media_bytes", "max_body_bytes", "max_tool_calls", "max_steps", "num_replicas", "tool_replicas"):
             if getattr(self, key) < 1:
                 raise ValueError(f"serve.{key}: must be >= 1, got {getattr(self, key)}")
-        for key in ("max_media_duration_s", "request_timeout_s", "tool_timeout_s"):
+        for key in ("max_media_duration_s", "request_timeout_s", "tool_timeout_s", "media_check_timeout_s"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"serve.{key}: must be > 0, got {getattr(self, key)}")
         if not 0 <= self.port < 65536:

@@ -30,6 +30,18 @@ class MediaInfo:
         return asdict(self)
 
 
+def decoder_complaint(exc: Exception) -> str:
+    """What the decoder said about a file it could not read, in words a user can act on.
+
+    PyAV decodes container metadata as UTF-8 while opening, so garbage bytes where a tag should
+    be (a random-bytes or damaged .wav) surface as a bare ``UnicodeDecodeError``: say what it means."""
+    if isinstance(exc, UnicodeDecodeError):
+        bad = exc.object[exc.start:exc.start + 1].hex()
+        return (f"not decodable audio/video: the container's metadata holds non-text bytes (0x{bad} at "
+                f"offset {exc.start} of a tag: {exc.reason}); the file is damaged or not media")
+    return f"not decodable audio/video: {type(exc).__name__}: {exc}"
+
+
 def probe(uri: str, cfg: StorageConfig | None = None) -> MediaInfo:
     """Container and stream facts for ``uri`` (local or s3://). Never raises: failures come back in ``error``."""
     try:
@@ -52,7 +64,7 @@ def probe(uri: str, cfg: StorageConfig | None = None) -> MediaInfo:
                 return MediaInfo(uri=uri, ok=False, error="no audio or video stream")
             return info
     except Exception as exc:  # corrupt, truncated or unsupported: reported, not raised
-        return MediaInfo(uri=uri, ok=False, error=f"{type(exc).__name__}: {exc}")
+        return MediaInfo(uri=uri, ok=False, error=decoder_complaint(exc))
 
 
 class MediaError(RuntimeError):
@@ -94,7 +106,7 @@ def decode_audio(
     except MediaError:
         raise
     except Exception as exc:
-        raise MediaError(f"{uri}: cannot decode audio: {type(exc).__name__}: {exc}") from exc
+        raise MediaError(f"{uri}: cannot decode audio: {decoder_complaint(exc)}") from exc
     if not chunks:
         raise MediaError(f"{uri}: no audio in [{start_s}, {end_s})")
     audio = np.concatenate(chunks).astype(np.float32)
@@ -145,4 +157,4 @@ def iter_frames(
     except MediaError:
         raise
     except Exception as exc:
-        raise MediaError(f"{uri}: cannot decode video: {type(exc).__name__}: {exc}") from exc
+        raise MediaError(f"{uri}: cannot decode video: {decoder_complaint(exc)}") from exc

@@ -13,7 +13,11 @@ deployment with every model in ``eval.models``, and a FastAPI ingress:
 
 Every ``/v1`` route needs ``Authorization: Bearer $AMUSE_API_KEY`` (``serve.api_key_env``). Media
 is read only under ``serve.allowed_media_roots`` (local folders or ``s3://bucket/prefix``), up to
-``serve.max_media_bytes`` and ``serve.max_media_duration_s``; the agent gets ``serve.max_steps``
+``serve.max_media_bytes`` and ``serve.max_media_duration_s`` (only regular files; each check times
+out after ``serve.media_check_timeout_s``, 10 s by default); request bodies are capped at
+``serve.max_body_bytes`` (1 MiB by default; 413 above). Errors are short JSON bodies
+``{"error": {message, type, code, request_id}}``; every response carries ``X-Request-ID`` and
+tracebacks stay in the server log under that id. The agent gets ``serve.max_steps``
 turns and ``serve.max_tool_calls`` tool calls; each tool call times out after
 ``serve.tool_timeout_s`` (reported in the trace) and each request after ``serve.request_timeout_s``.
 

@@ -7,7 +7,8 @@ overridden (``--set train.beta=0.5``). DESIGN §7 gives the method and its notat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 
 from infra.config import ConfigError, doc_field
 
@@ -144,6 +145,18 @@ class TrainConfig:
     fail_at_step: int | None = doc_field(
         None, "Fault injection for tests: rank 0 exits at this step once (a marker file records it)."
     )
+
+    def for_workers(self) -> TrainConfig:
+        """This config with its local paths made absolute against the driver's working folder.
+
+        Ray Train workers run in the Ray session's folder, not the driver's: a relative
+        ``model_cache_dir`` (the default) would name a folder the driver never built there."""
+        def absolute(p: str | None) -> str | None:
+            return p if p is None or "://" in p else os.path.abspath(p)
+
+        return replace(self, model_cache_dir=absolute(self.model_cache_dir), model_path=absolute(self.model_path),
+                       samples_uri=absolute(self.samples_uri), clips_uri=absolute(self.clips_uri),
+                       storage_path=absolute(self.storage_path))
 
     def validate(self) -> None:
         if self.k < 1:

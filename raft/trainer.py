@@ -252,6 +252,8 @@ def fit(cfg: TrainConfig, samples_uri: str, clips_uri: str, storage_path: str, l
     from raft.rollout import make_rollout
 
     scfg = scfg or StorageConfig()
+    cfg = cfg.for_workers()  # workers resolve relative paths against the Ray session folder, not ours
+    samples_uri, clips_uri = (u if storage.is_remote(u) else os.path.abspath(u) for u in (samples_uri, clips_uri))
     if cfg.model_path is None:
         build_tiny(cfg)
     clips = list(storage.read_parquet(clips_uri, scfg).to_pylist())

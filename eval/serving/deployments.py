@@ -9,6 +9,7 @@ holds every configured adapter by name, like an OpenAI server hosting several mo
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -17,6 +18,8 @@ from ray import serve
 
 from eval.agent.tools import invoke_tool, load_tool
 from eval.models.base import AgentContext
+
+log = logging.getLogger("amuse.serve")
 
 
 @serve.deployment
@@ -66,11 +69,16 @@ class ModelDeployment:
         return await asyncio.to_thread(self.adapters[model].generate, messages, ctx)
 
 
+class ToolFailed(RuntimeError):
+    """A tool deployment raised; the message is short and names the request id, not the traceback."""
+
+
 class ServeTools:
     """The loop's ToolRunner over tool deployment handles (used from a worker thread of the ingress)."""
 
-    def __init__(self, handles: dict[str, Any]):
+    def __init__(self, handles: dict[str, Any], request_id: str = "-"):
         self.handles = handles
+        self.request_id = request_id
 
     def __call__(
         self, name: str, clip_uri: str, start_s: float | None, end_s: float | None, timeout_s: float,
@@ -82,6 +90,13 @@ class ServeTools:
         except TimeoutError:
             resp.cancel()  # free the replica: nobody will read this result
             raise TimeoutError(f"tool {name!r} did not finish within {timeout_s:g} s") from None
+        except Exception as exc:
+            # The trace goes back to the client: a Ray task error's text is the replica's whole traceback
+            # (paths, pid, actor id, colour codes). Log it here; the client gets the kind and the request id.
+            cause = getattr(exc, "cause", None) or exc
+            log.error("request %s: tool %s failed on %s", self.request_id, name, clip_uri, exc_info=exc)
+            raise ToolFailed(f"tool {name!r} failed ({type(cause).__name__}); "
+                             f"details in the server log under request_id {self.request_id}") from None
 
 
 class RemoteModel:

@@ -10,7 +10,8 @@ Every ``/v1`` route needs ``Authorization: Bearer <key>`` (401 otherwise). Bodie
 models (422 names the field). Media URIs must lie under an allowed root (403), exist (404) and
 fit the size and duration limits (413). The agent loop runs in a worker thread with a deadline,
 so a slow tool or model yields an error in the trace (tool timeout) or a 504 (request timeout)
-while the server keeps serving other requests.
+while the server keeps serving other requests. Bodies over ``serve.max_body_bytes`` get 413; every
+error is a short JSON body with the request id (``eval.serving.errors``), never a traceback.
 """
 
 
@@ -20,9 +21,10 @@ import asyncio
 import hmac
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exceptions import RequestValidationError
 from ray import serve
 
 from eval.agent.loop import Limits
@@ -30,6 +32,13 @@ from eval.agent.tools import ToolArgs, timed_call
 from eval.models.base import AgentContext
 from eval.runner import answer as run_answer
 from eval.serving.deployments import RemoteModel, ServeTools
+from eval.serving.errors import (
+    BodyLimit,
+    current_request_id,
+    error,
+    request_id_middleware,
+    validation_error_handler,
+)
 from eval.serving.media_policy import MediaPolicy, MediaRefused
 from eval.serving.schemas import AnswerRequest, AnswerResponse, ChatRequest
 from infra.storage import StorageConfig
@@ -40,10 +49,6 @@ GUIDED_CUE_TOOLS = ("diarize", "transcribe", "track_faces", "active_speaker")
 app = FastAPI(title="amuse-raft", description="AMUSE agentic multi-speaker endpoint (Ray Serve).")
 
 
-def _error(status: int, message: str, kind: str) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"error": {"message": message, "type": kind, "code": status}})
-
-
 @app.middleware("http")
 async def require_api_key(request: Request, call_next):
     """Every /v1 route needs the bearer key; checked before the body is parsed, so 401 beats 422."""
@@ -51,10 +56,16 @@ async def require_api_key(request: Request, call_next):
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         key = getattr(request.app.state, "api_key", None)
         if not key or scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
-            resp = _error(401, "missing or invalid API key (send Authorization: Bearer <key>)", "authentication_error")
+            resp = error(401, "missing or invalid API key (send Authorization: Bearer <key>)", "authentication_error")
             resp.headers["WWW-Authenticate"] = "Bearer"
             return resp
     return await call_next(request)
+
+
+# Starlette runs the last added middleware first: the body limit, then the request id, then the key.
+app.middleware("http")(request_id_middleware)
+app.add_middleware(BodyLimit)
+app.add_exception_handler(RequestValidationError, validation_error_handler)
 
 
 @serve.deployment
@@ -65,6 +76,9 @@ class Ingress:
         self.tools = ServeTools(tool_handles)
         self.s = settings
         app.state.api_key = settings["api_key"]  # read by the auth middleware in this replica
+        app.state.max_body_bytes = settings["max_body_bytes"]  # read by BodyLimit
+        # Media checks get their own threads: a check stuck on a bad file must not starve the agent's.
+        self._media_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="media-check")
         self.policy = MediaPolicy(
             settings["allowed_media_roots"], settings["max_media_bytes"], settings["max_media_duration_s"],
             StorageConfig(**settings["storage"]) if settings.get("storage") else None,
@@ -93,13 +107,13 @@ class Ingress:
     @app.post("/v1/chat/completions")
     async def chat(self, body: ChatRequest):
         if body.model not in await self._served():
-            return _error(404, f"model {body.model!r} is not served", "invalid_request_error")
+            return error(404, f"model {body.model!r} is not served", "invalid_request_error")
         messages = [m.model_dump() for m in body.messages]
         try:
             text = await asyncio.wait_for(self.model_handle.generate.remote(body.model, messages, None),
                                           timeout=self.s["request_timeout_s"])
         except TimeoutError:
-            return _error(504, f"no reply within {self.s['request_timeout_s']:g} s", "timeout")
+            return error(504, f"no reply within {self.s['request_timeout_s']:g} s", "timeout")
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
@@ -113,13 +127,17 @@ class Ingress:
     async def amuse_answer(self, body: AnswerRequest):
         started = time.monotonic()
         if body.model not in await self._served():
-            return _error(404, f"model {body.model!r} is not served", "invalid_request_error")
+            return error(404, f"model {body.model!r} is not served", "invalid_request_error")
         uris, spans = [], []
         for i, uri in enumerate(body.clip_uris):
+            check = asyncio.get_running_loop().run_in_executor(self._media_pool, self.policy.check, uri)
             try:
-                info = await asyncio.to_thread(self.policy.check, uri)
+                info = await asyncio.wait_for(check, timeout=self.s["media_check_timeout_s"])
             except MediaRefused as exc:
-                return _error(exc.status, exc.message, "media_refused")
+                return error(exc.status, exc.message, "media_refused")
+            except TimeoutError:
+                return error(504, f"clip_uris[{i}]: media check did not finish within "
+                                  f"{self.s['media_check_timeout_s']:g} s", "timeout")
             uris.append(info.uri)
             if body.clip_spans is not None:
                 spans.append(tuple(body.clip_spans[i]))
@@ -132,29 +150,30 @@ class Ingress:
         )
         limits = self._limits(started)
         model = RemoteModel(self.model_handle, body.model, self.s["request_timeout_s"])
+        tools = ServeTools(self.tools.handles, current_request_id())
 
         def work():
             if context.mode == "guided" and context.cues is None:
-                context.cues = self._guided_cues(context, limits)
-            return run_answer(model, context, self.tools, limits)
+                context.cues = self._guided_cues(context, limits, tools)
+            return run_answer(model, context, tools, limits)
 
         remaining = limits.deadline - time.monotonic()
         try:
             # The deadline inside the loop stops it cleanly; wait_for is the backstop for a hung model.
             episode = await asyncio.wait_for(asyncio.to_thread(work), timeout=max(remaining, 0.001) + 1.0)
         except TimeoutError:
-            return _error(504, f"request exceeded {self.s['request_timeout_s']:g} s", "timeout")
+            return error(504, f"request exceeded {self.s['request_timeout_s']:g} s", "timeout")
         return AnswerResponse(
             model=body.model, sample_id=body.sample_id, mode=body.mode, answer=episode.raw_output,
             trace=episode.trace, tools_called=episode.tools_called, error=episode.error,
             latency_s=round(time.monotonic() - started, 4),
         )
 
-    def _guided_cues(self, context: AgentContext, limits: Limits) -> dict:
+    def _guided_cues(self, context: AgentContext, limits: Limits, tools: ServeTools) -> dict:
         cues: dict = {}
         for i, uri in enumerate(context.clip_uris):
             for name in GUIDED_CUE_TOOLS:
-                entry = timed_call(self.tools, name, uri, ToolArgs(clip=i), limits.tool_timeout_s, context.clip_spans[i])
+                entry = timed_call(tools, name, uri, ToolArgs(clip=i), limits.tool_timeout_s, context.clip_spans[i])
                 key = name if len(context.clip_uris) == 1 else f"clip{i}_{name}"
                 cues[key] = entry["result"] if entry["ok"] else {"error": entry["error"]}
         return cues

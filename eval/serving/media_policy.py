@@ -2,17 +2,26 @@
 
 Local paths are resolved (symlinks and ``..`` included) before the root check, so a URI cannot
 escape its root; ``s3://bucket/prefix`` roots match by bucket and key prefix. Each refusal is an
-:class:`MediaRefused` carrying the HTTP status the ingress returns (403, 404 or 413).
+:class:`MediaRefused` carrying the HTTP status the ingress returns (400, 403, 404, 413 or 415).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from dataclasses import dataclass
 
 from infra import storage
 from infra.media import probe
 from infra.storage import StorageConfig
+
+log = logging.getLogger("amuse.serve")
+
+
+def _excerpt(uri: str, limit: int = 200) -> str:
+    """The client's URI as they sent it (it is theirs to see), quoted and cut short."""
+    return repr(uri if len(uri) <= limit else uri[:limit] + "...")
 
 
 class MediaRefused(Exception):
@@ -54,21 +63,35 @@ class MediaPolicy:
         return None
 
     def check(self, uri: str) -> MediaInfoLite:
+        if "\x00" in uri:  # os.path.realpath raises ValueError on it
+            raise MediaRefused(400, f"media URI {_excerpt(uri)} contains a NUL byte")
         norm = self._allowed(uri)
         if norm is None:
-            raise MediaRefused(403, f"media {uri!r} is outside the allowed roots")
+            raise MediaRefused(403, f"media {_excerpt(uri)} is outside the allowed roots")
+        if not storage.is_remote(norm):
+            # A FIFO or device under a root would block the probe forever: only regular files are opened.
+            try:
+                st = os.stat(norm)
+            except FileNotFoundError:
+                raise MediaRefused(404, f"media {_excerpt(uri)} does not exist") from None
+            except OSError as exc:
+                raise MediaRefused(404, f"media {_excerpt(uri)} cannot be read: {type(exc).__name__}") from None
+            if not stat.S_ISREG(st.st_mode):
+                raise MediaRefused(415, f"media {_excerpt(uri)} is not a regular file")
         try:
             fs, path = storage.filesystem(norm, self.storage_cfg)
             size = int(fs.size(path))
         except FileNotFoundError:
-            raise MediaRefused(404, f"media {uri!r} does not exist") from None
+            raise MediaRefused(404, f"media {_excerpt(uri)} does not exist") from None
         except Exception as exc:
-            raise MediaRefused(404, f"media {uri!r} cannot be read: {type(exc).__name__}") from None
+            raise MediaRefused(404, f"media {_excerpt(uri)} cannot be read: {type(exc).__name__}") from None
         if size > self.max_bytes:
-            raise MediaRefused(413, f"media {uri!r} is {size} bytes, over the limit of {self.max_bytes}")
+            raise MediaRefused(413, f"media {_excerpt(uri)} is {size} bytes, over the limit of {self.max_bytes}")
         info = probe(norm, self.storage_cfg)
         if not info.ok:
-            raise MediaRefused(415, f"media {uri!r} is not readable media: {info.error}")
+            # the decoder's complaint names server paths: it goes to the log, the client gets the verdict
+            log.warning("media %s is not readable media: %s", norm, info.error)
+            raise MediaRefused(415, f"media {_excerpt(uri)} is not readable audio/video")
         if info.duration_s is not None and info.duration_s > self.max_duration_s:
-            raise MediaRefused(413, f"media {uri!r} lasts {info.duration_s:.1f} s, over the limit of {self.max_duration_s:g} s")
+            raise MediaRefused(413, f"media {_excerpt(uri)} lasts {info.duration_s:.1f} s, over the limit of {self.max_duration_s:g} s")
         return MediaInfoLite(norm, size, info.duration_s)

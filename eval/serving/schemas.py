@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from infra.schemas import MODES, TASKS
 
 Task = Literal[TASKS]  # type: ignore[valid-type]
 Mode = Literal[MODES]  # type: ignore[valid-type]
+# Bounds on every list item and string, so no field can carry a large payload past validation
+# (the whole body is also capped by serve.max_body_bytes, 413).
+Option = Annotated[str, StringConstraints(max_length=1000)]
+Uri = Annotated[str, StringConstraints(min_length=1, max_length=4096)]
 
 
 class AnswerRequest(BaseModel):
@@ -20,12 +24,14 @@ class AnswerRequest(BaseModel):
     task: Task
     mode: Mode
     question: str = Field(..., min_length=1, max_length=4000)
-    options: list[str] = Field(default_factory=list, max_length=10)
-    clip_uris: list[str] = Field(..., min_length=1, max_length=2, description="Media URIs inside the allowed roots.")
+    options: list[Option] = Field(default_factory=list, max_length=10)
+    clip_uris: list[Uri] = Field(..., min_length=1, max_length=2, description="Media URIs inside the allowed roots.")
     clip_spans: list[tuple[float, float]] | None = Field(
-        None, description="[start, end] per clip in media-file seconds; None: the whole file."
+        None, max_length=2, description="[start, end] per clip in media-file seconds; None: the whole file."
     )
-    cues: dict[str, Any] | None = Field(None, description="Guided mode cues; None: the server computes them with the tools.")
+    cues: dict[str, Any] | None = Field(
+        None, max_length=64, description="Guided mode cues (at most 64 keys); None: the server computes them with the tools."
+    )
     sample_id: str = Field("", max_length=128, description="Caller's id (seeds the random baseline; echoed back).")
     target_speaker: str | None = Field(None, max_length=256)
 

@@ -1,7 +1,8 @@
 """A stand-in tools module for loop and endpoint tests, shaped exactly like ``perception.tools``.
 
 Two speakers alternate (A: 0-2 s, B: 2-4 s, A: 4-6 s); track t0 (left) talks when A does, t1
-(right) when B does. A media path containing ``slow`` makes every tool sleep, for timeout tests.
+(right) when B does. A media path containing ``slow`` makes every tool sleep, for timeout tests;
+one containing ``broken`` makes every tool raise.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ CALLS: list[str] = []
 def _maybe_slow(uri: str) -> None:
     if "slow" in uri:
         time.sleep(SLOW_S)
+    if "broken" in uri:  # a crashing backend, whose error text names server paths
+        raise RuntimeError(f"backend crashed reading {uri}: " + "internal-state " * 200)
 
 
 def _span(uri, start_s, end_s):

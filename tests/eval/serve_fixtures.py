@@ -26,6 +26,7 @@ def media_dir(root: Path) -> dict[str, str]:
         "root": str(allowed),
         "ok": write_wav(allowed / "clip.wav", 2.0),
         "slow": write_wav(allowed / "slow_clip.wav", 2.0),
+        "broken": write_wav(allowed / "broken_clip.wav", 2.0),
         "big": write_wav(allowed / "big.wav", 6.0),  # 192 kB > the 150 kB limit
         "long": write_wav(allowed / "long.wav", 4.5, sr=8000),  # 72 kB but 4.5 s > 4 s
         "outside": write_wav(root / "outside" / "clip.wav", 1.0),

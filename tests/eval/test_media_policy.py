@@ -47,3 +47,30 @@ def test_s3_bucket_roots(s3_bucket, tmp_path):
     with pytest.raises(MediaRefused) as exc:
         small.check(f"{s3_bucket}/media/a.wav")
     assert exc.value.status == 413
+
+
+def test_nul_byte_and_non_regular_files_are_refused_without_opening(tmp_path):
+    import threading
+
+    root = tmp_path / "root"
+    root.mkdir()
+    os.mkfifo(root / "pipe.wav")
+    (root / "dir.wav").mkdir()
+    pol = MediaPolicy([str(root)], max_bytes=100_000, max_duration_s=3.0)
+    got: dict = {}
+
+    def check_all():
+        for uri in [str(root / "a\x00.wav"), str(root / "pipe.wav"), str(root / "dir.wav")]:
+            try:
+                pol.check(uri)
+            except MediaRefused as exc:
+                got[uri] = (exc.status, exc.message)
+            except Exception as exc:  # noqa: BLE001 - the old code raised ValueError here
+                got[uri] = (type(exc).__name__, str(exc))
+
+    t = threading.Thread(target=check_all, daemon=True)  # opening the FIFO would block forever
+    t.start()
+    t.join(timeout=10)
+    assert not t.is_alive(), f"media check hung (FIFO opened?); results so far: {got}"
+    statuses = {os.path.basename(k): v[0] for k, v in got.items()}
+    assert statuses == {"a\x00.wav": 400, "pipe.wav": 415, "dir.wav": 415}, got

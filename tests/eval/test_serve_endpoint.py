@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -185,3 +188,62 @@ def test_llm_judge_through_an_openai_compatible_endpoint(server, monkeypatch):
     # the random model answers "A": no number, so the score is missing (None), never 0
     assert judge.score("Bob thanks Alice.", ["Bob thanks Alice for the report."]) is None
     assert [parse_score(t) for t in ["7", "Score: 8/10", "10", "I'd say 6.5", "none"]] == [7.0, 8.0, 10.0, 6.5, None]
+
+
+def _short_error(r, status, limit=600):
+    """A short JSON error with the request id of the X-Request-ID header, no traceback."""
+    assert r.status_code == status, r.text[:500]
+    assert len(r.content) < limit, len(r.content)
+    err = r.json()["error"]
+    assert err["code"] == status and err["request_id"] == r.headers["x-request-id"]
+    assert "Traceback" not in r.text and "\x1b[" not in r.text
+    return err["message"]
+
+
+def test_nul_byte_uri_and_lone_surrogate_question_are_4xx(server):
+    r = post(server, "/v1/amuse/answer", answer_body(server, clip_uris=[server["media"]["root"] + "/a\x00.wav"]))
+    assert "NUL" in _short_error(r, 400)
+    raw = json.dumps(answer_body(server, question="who?")).replace("who?", "who\\ud800?").encode()
+    r = httpx.post(server["url"] + "/v1/amuse/answer", content=raw, timeout=30,
+                   headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"})
+    assert "question" in _short_error(r, 422)
+
+
+def test_failing_tool_reports_a_short_error_and_the_request_id(server):
+    r = post(server, "/v1/amuse/answer", answer_body(server, clip="broken"))
+    assert r.status_code == 200, r.text
+    rid = r.headers["x-request-id"]
+    act = r.json()["trace"]["act"]
+    assert act and all(not a["ok"] for a in act)
+    for a in act:
+        assert "RuntimeError" in a["error"] and rid in a["error"] and len(a["error"]) < 200, a["error"]
+        assert server["media"]["root"] not in a["error"] and "internal-state" not in a["error"]
+
+
+def test_bodies_and_fields_are_bounded(server):
+    for big in [answer_body(server, question="x" * 2_000_000), answer_body(server, options=["a"] * 500_000),
+                answer_body(server, mode="guided", cues={"diarize": "y" * 2_000_000})]:
+        assert "max_body_bytes" in _short_error(post(server, "/v1/amuse/answer", big), 413)
+    for change, field in [({"question": "q" * 5000}, "question"), ({"options": ["o" * 2000, "b"]}, "options.0"),
+                          ({"clip_uris": ["u" * 5000]}, "clip_uris.0")]:
+        msg = _short_error(post(server, "/v1/amuse/answer", answer_body(server, **change)), 422)
+        assert msg.startswith(field), msg
+    ok = post(server, "/v1/amuse/answer", answer_body(server))
+    assert ok.status_code == 200 and ok.headers["x-request-id"]
+
+
+def test_fifo_in_a_media_root_is_415_and_the_server_keeps_answering(server):
+    fifo = Path(server["media"]["root"]) / "pipe.wav"
+    os.mkfifo(fifo)
+    for _ in range(10):  # more than the default thread pool: a hang would show on the answer below
+        assert "regular file" in _short_error(post(server, "/v1/amuse/answer", answer_body(server, clip_uris=[str(fifo)]),
+                                                   timeout=10), 415)
+    ok = post(server, "/v1/amuse/answer", answer_body(server), timeout=10)
+    assert ok.status_code == 200
+
+
+def test_unreadable_media_415_does_not_pass_on_the_decoder_message(server):
+    bad = Path(server["media"]["root"]) / "random.wav"
+    bad.write_bytes(os.urandom(4000))
+    msg = _short_error(post(server, "/v1/amuse/answer", answer_body(server, clip_uris=[str(bad)])), 415)
+    assert msg == f"media {str(bad)!r} is not readable audio/video"

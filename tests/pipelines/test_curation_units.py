@@ -159,3 +159,38 @@ def test_warm_up_clip_exercises_every_model(tmp_path):
     assert row["errors"] == []
     assert len(row["pred_turns"]) == 1 and row["pred_transcript"]  # diarization and ASR ran on the claimed speech
     assert row["pred_num_visible"] == 1 and len(row["pred_active_speaker"]) == 1
+
+
+def _wav_with_garbage_tag(path, seconds=1.0, sr=16000):
+    """A PCM wav whose LIST/INFO title holds non-UTF-8 bytes (as a damaged or random-bytes file does)."""
+    import struct
+
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(str(path), np.zeros(int(seconds * sr), np.float32), sr, subtype="PCM_16")
+    raw = path.read_bytes()
+    val = b"\xff\xfe\x80\x81bad\x00"  # even length: RIFF chunks are word-aligned
+    inam = b"INAM" + struct.pack("<I", len(val)) + val
+    info = b"LIST" + struct.pack("<I", 4 + len(inam)) + b"INFO" + inam
+    body = b"WAVE" + info + raw[12:]
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return str(path)
+
+
+def test_undecodable_wav_is_quarantined_with_a_reason_naming_file_and_decoder(tmp_path):
+    import pandas as pd
+
+    from infra import storage
+    from pipelines.curation.decode import decode_batch
+
+    wav = _wav_with_garbage_tag(tmp_path / "meeting.Mix-Headset.wav")
+    row = {"source": "ami", "media_uri": wav, "audio_uri": wav, "start_s": 0.0, "end_s": 1.0, "ref_json": "{}",
+           "clip_id": "c1"}
+    out = decode_batch(pd.DataFrame([row]), quarantine_dir=str(tmp_path / "q"), storage_cfg={}, sample_rate=16000,
+                       fps=4.0, max_height=64, tolerance_s=0.1, verify=True)
+    assert out.empty
+    (reason,) = [r["reason"] for f in storage.list_files(str(tmp_path / "q"), ".parquet")
+                 for r in storage.read_parquet(f).to_pylist()]
+    assert reason.startswith(wav + ": not decodable audio/video") and "0xff" in reason, reason
+    assert "metadata" in reason and not reason.split(": ", 1)[1].startswith("UnicodeDecodeError"), reason
