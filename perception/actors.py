@@ -22,6 +22,7 @@ Contract (the curation pipeline codes against it)::
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import threading
@@ -211,6 +212,24 @@ def resources(cfg: PerceptionConfig | dict | None, stage: str) -> dict[str, Any]
 
 _CACHE: dict[tuple[str, str], Stage] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+def release_stages() -> None:
+    """Drop every cached stage and collect it now.
+
+    Registered with atexit: the native models behind the stages (CTranslate2, dlib, onnxruntime,
+    pocketsphinx) are then freed while the interpreter is whole, not during its finalization, when
+    the order in which extension modules are torn down is undefined. A full test session that had
+    loaded them all once ended in a segmentation fault after its last test had passed.
+    """
+    import gc
+
+    with _CACHE_LOCK:
+        _CACHE.clear()
+    gc.collect()
+
+
+atexit.register(release_stages)
 
 
 def get_stage(name: str, cfg: PerceptionConfig) -> Stage:
