@@ -76,7 +76,8 @@ def build_model(shape: str, proc: OmniProcessor, device: str, dtype: torch.dtype
 
 
 def make_batch(policy: OmniPolicy, n: int, audio_s: float, frames: int, frame_size: int) -> list[EncodedPrompt]:
-    from raft.data import SYSTEM, Prompt
+    from eval.prompting import SYSTEM
+    from raft.data import Prompt
 
     rng = np.random.default_rng(0)
     out = []
@@ -86,8 +87,8 @@ def make_batch(policy: OmniPolicy, n: int, audio_s: float, frames: int, frame_si
         text = STG_Q.format(cues="\n".join(line for line, _, _ in lines))
         sample = {"sample_id": f"gpu{i}", "task": "STG", "clip_ids": [], "options": [],
                   "answer": "[[2.0, 3.5]]", "answer_intervals": [{"start": 2.0, "end": 3.5}]}
-        prompt = Prompt(sample, text, lines, "plan: diarize\nact: diarize\nreflect: ok\nanswer: [[2.0, 3.5]]",
-                        {"start_s": 0.0, "end_s": audio_s})
+        prompt = Prompt(sample, [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}], lines,
+                        "plan: diarize\nact: diarize\nreflect: ok\nanswer: [[2.0, 3.5]]", {"start_s": 0.0, "end_s": audio_s})
         audio = (0.1 * rng.standard_normal(int(audio_s * 16000))).astype(np.float32)
         imgs = [(audio_s * (f + 0.5) / frames, rng.integers(0, 255, (frame_size, frame_size, 3), dtype=np.uint8))
                 for f in range(frames)]

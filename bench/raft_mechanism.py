@@ -76,8 +76,11 @@ def build_from_manifest(max_audio_s: float):
         ivs = [{"start": p["start"], "end": p["end"]} for p in pred
                if p["speaker"] == target and p["start"] < start + max_audio_s]
         if ivs:
+            # STG's one reference format: `answer` is JSON [[start, end], ...] in clip-relative seconds
+            # (what the question asks for); `answer_intervals` keep media-file seconds.
+            rel = [[round(i["start"] - start, 2), round(i["end"] - start, 2)] for i in ivs]
             samples.append({"sample_id": f"{cid}-stg", "task": "STG", "split": split, "clip_ids": [cid],
-                            "question": f"When does {target} speak?", "options": [], "answer": json.dumps(ivs),
+                            "question": f"When does {target} speak?", "options": [], "answer": json.dumps(rel),
                             "answer_intervals": ivs, "references": [], "required_tools": ["diarize"]})
     return samples, clips
 

@@ -55,7 +55,8 @@ def bench_ours(policy, cfg, steps):
     batch = []
     for q, a in QUESTIONS[: cfg.batch_size]:
         sample = {"sample_id": q, "task": "AVSA", "clip_ids": [], "options": ["x", "y", "z"], "answer": a}
-        p = Prompt(sample, q, [], f"answer: {a}", {"start_s": 0.0, "end_s": 1.0})
+        p = Prompt(sample, [{"role": "system", "content": ""}, {"role": "user", "content": q}], [], f"answer: {a}",
+                   {"start_s": 0.0, "end_s": 1.0})
         enc = policy.processor.encode(q)
         batch.append(EncodedPrompt(p, enc, 1.0, policy.reference_ids(p.reference)))
     opt = torch.optim.AdamW([p for p in policy.model.parameters() if p.requires_grad], lr=1e-4)

@@ -92,7 +92,7 @@ def _in_process(item: dict, settings: dict, sample: dict) -> dict:
 
 
 def _params(settings: dict):
-    from eval.scoring import ScoringParams
+    from eval.tasks.kinds import ScoringParams
 
     return ScoringParams(**settings["scoring"])
 
@@ -132,7 +132,7 @@ def _judge(row: dict, sample: dict, settings: dict) -> None:
         from eval.metrics.judge import Judge
 
         _JUDGE["judge"] = Judge(j["base_url"], j["model"], j["api_key_env"], j["timeout_s"])
-    from eval.scoring import references
+    from eval.tasks.kinds import references
 
     score, err = _JUDGE["judge"].rate(row["parsed_answer"], references(sample))
     metrics = json.loads(row["metrics"])

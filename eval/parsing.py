@@ -15,6 +15,8 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
+from eval.reply import ANSWER_KEYS, json_candidates, strip_markup
+
 log = logging.getLogger("amuse.eval.parsing")
 
 LETTERS = string.ascii_uppercase
@@ -34,35 +36,14 @@ def _fail(kind: str, raw: str, why: str) -> Parsed:
 
 
 def _strip_markup(text: str) -> str:
-    """Drop code fences, markdown emphasis and surrounding quotes that models wrap answers in."""
-    t = re.sub(r"```(?:json|text)?", "", text or "")
-    t = t.replace("**", "").replace("__", "").replace("`", "")
-    return t.strip().strip("\"'").strip()
-
-
-def json_candidates(text: str) -> list[Any]:
-    """Every JSON value embedded in ``text`` (whole text first, then each {...} / [...] span)."""
-    out: list[Any] = []
-    t = _strip_markup(text)
-    try:
-        out.append(json.loads(t))
-    except (ValueError, TypeError):
-        pass
-    decoder = json.JSONDecoder()
-    for m in re.finditer(r"[\[{]", t):
-        try:
-            val, _ = decoder.raw_decode(t[m.start():])
-        except ValueError:
-            continue
-        out.append(val)
-    return out
+    return strip_markup(text)
 
 
 def answer_field(text: str) -> str | None:
-    """The ``answer`` value of a JSON object in ``text``, if a model replied in JSON."""
+    """The answer of a JSON reply embedded in ``text`` (as text), if a model replied in JSON."""
     for val in json_candidates(text):
         if isinstance(val, dict):
-            for key in ("answer", "final_answer", "prediction", "summary", "intervals"):
+            for key in ANSWER_KEYS:
                 if key in val:
                     v = val[key]
                     return v if isinstance(v, str) else json.dumps(v)
@@ -89,9 +70,10 @@ def _article(m: re.Match, t: str) -> bool:
     return m.group(1) == "a" and bool(re.match(r"\s+[A-Za-z]", t[m.end(1):]))
 
 
-def parse_choice(text: str | None, options: list[str]) -> Parsed:
+def parse_choice(text: Any, options: list[str]) -> Parsed:
     """An option letter from a free-form answer; ``options`` are the option texts in letter order."""
-    raw = text or ""
+    raw = text if isinstance(text, str) or text is None else json.dumps(text)
+    raw = raw or ""
     n = len(options)
     if n == 0:
         return _fail("choice", raw, "no options")
@@ -177,8 +159,15 @@ def _intervals_from_text(t: str) -> list[tuple[float, float]] | None:
     return out or None
 
 
-def parse_intervals(text: str | None) -> Parsed:
-    """A list of (start, end) seconds from JSON (``[[s, e], ...]``, ``[{"start", "end"}]``) or prose."""
+def parse_intervals(text: Any) -> Parsed:
+    """A list of (start, end) seconds from a JSON value, or from text holding JSON
+    (``[[s, e], ...]``, ``[{"start", "end"}]``) or prose ("from 1.5 to 3 s")."""
+    if isinstance(text, (list, dict)):  # a structured answer: read as a value, never re-parsed as text
+        try:
+            found = _intervals_from_json(text)
+        except (TypeError, ValueError):
+            found = None
+        return _checked(found, json.dumps(text), "value") if found is not None else _fail("intervals", json.dumps(text), "no intervals")
     raw = text or ""
     if not _strip_markup(raw):
         return _fail("intervals", raw, "empty")
@@ -195,6 +184,10 @@ def parse_intervals(text: str | None) -> Parsed:
         found, how = _intervals_from_text(_strip_markup(raw)), "text"
     if found is None:
         return _fail("intervals", raw, "no intervals")
+    return _checked(found, raw, how)
+
+
+def _checked(found: list[tuple[float, float]], raw: str, how: str) -> Parsed:
     good = [(s, e) for s, e in found if e >= s >= 0]
     if len(good) < len(found):
         log.warning("dropped %d malformed interval(s) (end before start or negative): %.200r", len(found) - len(good), raw)
@@ -206,20 +199,13 @@ def parse_intervals(text: str | None) -> Parsed:
 _PREFIX = re.compile(r"^\s*(?:final\s+)?(?:answer|summary|response)\s*[:\-]\s*", re.I)
 
 
-def parse_text(text: str | None) -> Parsed:
+def parse_text(text: Any) -> Parsed:
     """Free text (AVDS summaries): unwrap JSON and 'Summary:' prefixes; empty is unparseable."""
-    raw = text or ""
+    raw = text if isinstance(text, str) or text is None else json.dumps(text)
+    raw = raw or ""
     inner = answer_field(raw)
     t = _strip_markup(inner if inner is not None else raw)
     t = _PREFIX.sub("", t).strip()
     if not t:
         return _fail("text", raw, "empty")
     return Parsed(True, " ".join(t.split()), "json" if inner is not None else "text")
-
-
-# Answer kinds, keyed by what each task's answer is (see eval.scoring.TASK_KINDS).
-PARSERS = {
-    "choice": lambda text, sample: parse_choice(text, list(sample.get("options") or [])),
-    "intervals": lambda text, sample: parse_intervals(text),
-    "text": lambda text, sample: parse_text(text),
-}

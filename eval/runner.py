@@ -11,11 +11,11 @@ import json
 import time
 from typing import Any
 
-from eval import prompting
 from eval.agent.loop import Episode, Limits, run_episode, tool_decision
 from eval.agent.tools import ToolRunner
 from eval.models.base import AgentContext, ModelAdapter
-from eval.scoring import DEFAULT_REQUIRED_TOOLS, TASK_KINDS, ScoringParams
+from eval.tasks import get_task
+from eval.tasks.kinds import ScoringParams
 from infra.ids import content_id
 
 
@@ -26,13 +26,6 @@ def _loads(text: str | None) -> Any:
         return json.loads(text)
     except ValueError:
         return None
-
-
-def task_module(task: str):
-    """The task's class in eval/tasks (its prompt, parser and scorer come from TaskEvalMixin)."""
-    from eval.tasks import TASK_BUILDERS
-
-    return TASK_BUILDERS[task]
 
 
 def build_context(sample: dict, clips: dict[str, dict], mode: str) -> AgentContext:
@@ -58,10 +51,10 @@ def build_context(sample: dict, clips: dict[str, dict], mode: str) -> AgentConte
 
 
 def render_messages(context: AgentContext) -> list[dict]:
-    return prompting.render(
-        context.task, context.mode, context.question, context.options, TASK_KINDS[context.task],
-        spans=context.clip_spans, cues=context.cues,
-    )
+    """The task's own prompt for this request (RAFT renders training prompts with the same call)."""
+    request = {"question": context.question, "options": context.options}
+    return get_task(context.task).render_prompt(request, context.mode, spans=context.clip_spans,
+                                                cues=context.cues or {})
 
 
 def answer(model: ModelAdapter, context: AgentContext, tools: ToolRunner | None, limits: Limits) -> Episode:
@@ -83,11 +76,11 @@ def prediction_row(
 ) -> dict:
     """A PREDICTION_SCHEMA row: parsed, scored, with tool-decision correctness in agentic mode."""
     task = sample["task"]
-    s = task_module(task).score(raw_output, sample, params)
+    s = get_task(task).score(raw_output, sample, params)
     metrics = dict(s.metrics)
     decision = None
     if mode == "agentic":
-        required = list(sample.get("required_tools") or DEFAULT_REQUIRED_TOOLS[task])
+        required = get_task(task).required_tools_for(sample)
         td = tool_decision(tools_called, required)
         metrics["tool_decision"] = td
         decision = td["jaccard"]

@@ -16,7 +16,6 @@ import pyarrow as pa
 SCHEMA_VERSION = "1.0"
 
 SOURCES = ("ava", "ami", "voxceleb2", "friends_mmc", "youtube")
-TASKS = ("AVSA", "NSP", "SRID", "STG", "AVDS", "CSNL")
 MODES = ("zero_shot", "guided", "agentic")
 SPLITS = ("train", "test")
 

@@ -74,14 +74,3 @@ def shift_times(records: list[dict], offset: float) -> list[dict]:
             r["times"] = [float(t) + offset for t in r["times"]]
         out.append(r)
     return out
-
-
-def merge_segments(segments: list[tuple[float, float]], gap: float = 0.0) -> list[tuple[float, float]]:
-    """Union of intervals, joining those separated by at most ``gap`` seconds."""
-    merged: list[list[float]] = []
-    for s, e in sorted(segments):
-        if merged and s <= merged[-1][1] + gap:
-            merged[-1][1] = max(merged[-1][1], e)
-        else:
-            merged.append([s, e])
-    return [(a, b) for a, b in merged]

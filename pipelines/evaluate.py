@@ -26,7 +26,7 @@ if not __package__:  # run as a script (ray job submit): make the repo importabl
 from eval import harness  # noqa: E402
 from eval.report import markdown, plots  # noqa: E402
 from eval.report.results import compute  # noqa: E402
-from eval.scoring import ScoringParams  # noqa: E402
+from eval.tasks.kinds import ScoringParams  # noqa: E402
 from infra import storage  # noqa: E402
 from infra.ray_utils import init_ray  # noqa: E402
 from pipelines.args import parse_job_args  # noqa: E402

@@ -1,10 +1,11 @@
 """Training data: samples.parquet + clips.parquet -> prompts, references and media for the policy.
 
-The trainer reads curation's two tables by URI, unchanged. A prompt is the sample's question and
-lettered options, plus (guided mode) compact cues rendered from the clip's ``pred_*`` columns;
-the transcript lines are kept as (text, t0, t1) so the model adapter can place f_t(t) on the grid.
-The reference response follows the plan / act / reflect / answer format that the format reward
-checks, with the sample's label as the answer.
+The trainer reads curation's two tables by URI, unchanged. A prompt is the *evaluator's* prompt:
+the sample's task renders its chat messages (``Task.render_prompt``, eval/tasks) with the same
+clip spans and the same stored cues the evaluator uses, so a policy is trained on exactly the
+bytes it is evaluated on (tests/raft/test_contract.py). The reference reply is the task's own
+(``Task.reference_response``), in the reply format the prompt asks for. The guided prompt's
+transcript lines are kept with their clip-relative times so the model adapter can place f_t(t).
 
 Data order is a pure function of (seed, rank, step), so resume needs only the step number.
 """
@@ -16,70 +17,44 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eval.prompting import transcript_lines
+from eval.tasks import get_task
 from infra import storage
 from infra.storage import StorageConfig
 from raft.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-SYSTEM = ("You reason about who speaks when, to whom and about what in multi-party audio-visual dialogue. "
-          "Reply with lines plan:, act:, reflect:, answer:.")
-DEFAULT_TOOLS = {"AVSA": ["active_speaker", "sync_check"], "NSP": ["diarize", "transcribe"],
-                 "SRID": ["diarize"], "STG": ["diarize", "active_speaker"], "AVDS": ["transcribe", "diarize"],
-                 "CSNL": ["transcribe", "diarize"]}
-
 
 @dataclass
 class Prompt:
     sample: dict
-    text: str
-    transcript_lines: list[tuple[str, float, float]]  # times relative to the clip start
-    reference: str
+    messages: list[dict[str, str]]  # the evaluator's messages for (sample, mode): system, then user
+    transcript_lines: list[tuple[str, float, float]]  # (line as shown, start, end), clip-relative seconds
+    reference: str  # the task's reference reply
     clip: dict  # the first clip of the sample (media for the encoders)
+    mode: str = "guided"
 
+    @property
+    def task(self):
+        return get_task(self.sample["task"])
 
-def _rel(t: float, clip: dict) -> float:
-    return round(float(t) - float(clip["start_s"]), 1)
-
-
-def render_cues(clip: dict, max_lines: int = 12) -> tuple[list[str], list[tuple[str, float, float]]]:
-    """Cue lines from pred_* only: transcript with speakers, then per-track sync/activity."""
-    lines, timed = [], []
-    for seg in (clip.get("pred_transcript") or [])[:max_lines]:
-        line = f"[{_rel(seg['start'], clip)}-{_rel(seg['end'], clip)}] {seg.get('speaker') or '?'}: {seg['text']}"
-        lines.append(line)
-        timed.append((line, _rel(seg["start"], clip), _rel(seg["end"], clip)))
-    for a in clip.get("pred_active_speaker") or []:
-        mean = float(np.mean(a["scores"])) if a["scores"] else 0.0
-        lines.append(f"track {a['track_id']}: active {mean:.2f} sync {float(a['sync_confidence'] or 0):.2f}")
-    return lines, timed
+    def reference_intervals(self) -> list[tuple[float, float]]:
+        """Clip-relative intervals the reference answer claims (STG's gold; none for other kinds)."""
+        return self.task.kind.intervals_of(self.task.gold(self.sample))
 
 
 def build_prompt(sample: dict, clips: dict[str, dict], mode: str) -> Prompt:
-    clip = clips[sample["clip_ids"][0]]
-    parts = [sample["question"]]
-    for i, opt in enumerate(sample.get("options") or []):
-        parts.append(f"{chr(65 + i)}. {opt}")
-    timed: list[tuple[str, float, float]] = []
-    if mode == "guided":
-        cue_lines = []
-        for cid in sample["clip_ids"]:
-            if cid in clips:
-                lines, t = render_cues(clips[cid])
-                cue_lines += lines
-                timed += t if cid == clip["clip_id"] else []
-        parts += ["cues:", *cue_lines]
-    elif mode == "agentic":
-        parts.append("tools: diarize transcribe detect_faces track_faces sync_check active_speaker")
-    return Prompt(sample, "\n".join(parts), timed, reference_response(sample), clip)
-
-
-def reference_response(sample: dict) -> str:
-    tools = list(sample.get("required_tools") or DEFAULT_TOOLS.get(sample["task"], []))
-    # STG's `answer` is already JSON in clip-relative seconds, the time base the question uses;
-    # `answer_intervals` are media-file seconds and must not leak into the reference text.
-    answer = sample["answer"]
-    return f"plan: {' '.join(tools) or 'none'}\nact: {' '.join(tools) or 'none'}\nreflect: ok\nanswer: {answer}"
+    """The evaluator's prompt for ``sample`` in ``mode`` (same spans, same cues), with its reference."""
+    missing = [c for c in sample["clip_ids"] if c not in clips]
+    if missing:
+        raise KeyError(f"sample {sample['sample_id']}: clip_ids {missing} not in the clip records")
+    task = get_task(sample["task"])
+    spans = [(float(clips[c]["start_s"]), float(clips[c]["end_s"])) for c in sample["clip_ids"]]
+    cues = task.cues_of(sample) if mode == "guided" else None
+    messages = task.render_prompt(sample, mode, spans=spans, cues=cues)
+    timed = transcript_lines(cues) if mode == "guided" else []
+    return Prompt(sample, messages, timed, task.reference_response(sample, mode), clips[sample["clip_ids"][0]], mode)
 
 
 def load_media(clip: dict, cfg: TrainConfig, scfg: StorageConfig | None = None):

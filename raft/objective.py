@@ -22,7 +22,6 @@ import torch
 from raft.config import TrainConfig
 from raft.data import Prompt
 from raft.model import OmniPolicy
-from raft.parsing import parse_intervals
 from raft.processor import Encoded
 from raft.rewards import RewardItem
 from raft.rro import rro_loss, sequence_logprob
@@ -38,9 +37,9 @@ class EncodedPrompt:
 
 
 def encode_prompt(policy: OmniPolicy, prompt: Prompt, audio, frames, cfg: TrainConfig) -> EncodedPrompt:
-    from raft.data import SYSTEM
-
-    enc = policy.processor.encode(prompt.text, SYSTEM, audio, frames, prompt.transcript_lines)
+    """The evaluator's messages with the clip's media, as the evaluator's policy adapter encodes them."""
+    system, user = prompt.messages[0]["content"], prompt.messages[1]["content"]
+    enc = policy.processor.encode(user, system, audio, frames, prompt.transcript_lines)
     span = min(float(prompt.clip["end_s"]) - float(prompt.clip["start_s"]), cfg.max_audio_s)
     return EncodedPrompt(prompt, enc, span, policy.reference_ids(prompt.reference)[: 4 * cfg.max_new_tokens])
 
@@ -48,7 +47,7 @@ def encode_prompt(policy: OmniPolicy, prompt: Prompt, audio, frames, cfg: TrainC
 def reward_item(p: Prompt, text: str) -> RewardItem:
     s = p.sample
     return RewardItem(
-        sample_id=s["sample_id"], task=s["task"], clip_ids=list(s["clip_ids"]), text=text,
+        sample_id=s["sample_id"], task=s["task"], clip_ids=list(s["clip_ids"]), text=text, sample=s,
         options=list(s.get("options") or []), answer=s.get("answer") or "",
         answer_intervals=[(i["start"], i["end"]) for i in (s.get("answer_intervals") or [])],
         references=list(s.get("references") or []),
@@ -103,8 +102,8 @@ def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, 
         if use_rro:
             seq_lps.append(sequence_logprob(sc.token_logprobs[1:], sc.mask[1:], cfg.length_norm))
         if cfg.alpha > 0:
-            start = float(ep.prompt.clip["start_s"])
-            ivs = [(s - start, e - start) for s, e in parse_intervals(ep.prompt.reference.split("answer:")[-1])]
+            # The reference's intervals are clip-relative already, the time base of the grid (no shift).
+            ivs = ep.prompt.reference_intervals()
             f, mk = policy.time_features(ep.enc, sc.hidden[0], ep.span_s, cfg.grid_hop_s, len(ep.ref_ids), ivs)
             feats.append(f)
             masks.append(mk)

@@ -16,9 +16,12 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from raft.parsing import SECTIONS, Parsed, parse
+from eval.reply import SECTIONS
+from eval.tasks import get_task
+from eval.tasks.contract import Answer
+from infra import intervals as iv
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,21 @@ class RewardItem:
     answer: str = ""
     answer_intervals: list[tuple[float, float]] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
+    sample: dict = field(default_factory=dict)  # the sample row: the task contract scores the answer against it
+
+
+@dataclass
+class Parsed:
+    """A candidate as the components read it: the task contract's parse of the reply, with claimed
+    intervals moved onto the media file's timeline (where labels and ``pred_*`` live)."""
+
+    ok: bool
+    sections: dict[str, str]
+    answer: str
+    letter: str | None
+    intervals: list[tuple[float, float]]
+    tools: list[str]
+    contract: Answer | None = None  # what the task's scorer reads (clip-relative values)
 
 
 @dataclass
@@ -66,27 +84,14 @@ def register(name: str, lo: float = 0.0, hi: float = 1.0):
 
 # -- helpers -------------------------------------------------------------------------------------
 def _union_len(ivs: list[tuple[float, float]]) -> float:
-    total, cur = 0.0, None
-    for s, e in sorted(ivs):
-        if cur is None or s > cur[1]:
-            if cur:
-                total += cur[1] - cur[0]
-            cur = [s, e]
-        else:
-            cur[1] = max(cur[1], e)
-    return total + (cur[1] - cur[0] if cur else 0.0)
+    return iv.total_length(ivs)
 
 
 def _intersect_len(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> float:
-    pairs = [(max(s1, s2), min(e1, e2)) for s1, e1 in a for s2, e2 in b]
-    return _union_len([(s, e) for s, e in pairs if e > s])
+    return iv.intersection_length(a, b)
 
 
-def tiou(pred: list[tuple[float, float]], gold: list[tuple[float, float]]) -> float:
-    """Temporal IoU of two interval sets (union over union)."""
-    inter = _intersect_len(pred, gold)
-    union = _union_len(list(pred) + list(gold))
-    return inter / union if union > 0 else 0.0
+tiou = iv.tiou
 
 
 def _words(text: str) -> list[str]:
@@ -125,22 +130,11 @@ def format_reward(item: RewardItem, parsed: Parsed, clips: list[dict], opts: Rew
 
 @register("answer")
 def answer_reward(item: RewardItem, parsed: Parsed, clips: list[dict], opts: RewardOptions) -> float | None:
-    """Letter tasks: 1 if the letter is right. STG: tIoU with the labelled intervals. AVDS: best unigram F1."""
-    if item.options:
-        return float(parsed.letter == item.answer.strip()[:1].upper()) if item.answer else None
-    if item.answer_intervals:
-        return tiou(parsed.intervals, item.answer_intervals)
-    if item.references:
-        pred = _words(parsed.answer or "")
-        best = 0.0
-        for ref in item.references:
-            gold = _words(ref)
-            common = sum(min(pred.count(w), gold.count(w)) for w in set(pred))
-            if common:
-                p, r = common / len(pred), common / len(gold)
-                best = max(best, 2 * p * r / (p + r))
-        return best
-    return None
+    """The evaluator's per-sample score of the same parsed answer (``Task.reward``: accuracy, tIoU or
+    sentence BLEU / 100); None when the item carries no labelled sample (unlabelled prompts)."""
+    if not item.sample or parsed.contract is None:
+        return None
+    return get_task(item.task).reward(parsed.contract, item.sample)
 
 
 @register("sync")
@@ -201,6 +195,17 @@ def diarization_reward(item: RewardItem, parsed: Parsed, clips: list[dict], opts
     return min(best / claimed, 1.0)
 
 
+def parse_candidate(item: RewardItem, clips: list[dict]) -> Parsed:
+    """The task contract's parse of the candidate (the evaluator's parser). Prompts ask for times from
+    the clip's start (as eval scores them); labels and pred_* are on the media file's timeline, so
+    claimed intervals are moved there once, for every perceptual component."""
+    sample = item.sample or {"task": item.task, "options": item.options, "answer": item.answer}
+    ans = get_task(item.task).parse(item.text, sample)
+    off = float(clips[0]["start_s"]) if clips else 0.0
+    return Parsed(ans.ok and bool(ans.answer.strip()), ans.sections, ans.answer, ans.letter,
+                  iv.shift(ans.intervals, off), ans.tools, ans)
+
+
 @dataclass
 class RewardResult:
     total: float
@@ -211,17 +216,12 @@ class RewardResult:
 def score_item(item: RewardItem, clips: list[dict], weights: dict[str, float],
                opts: RewardOptions | None = None) -> RewardResult:
     """r = sum_c w_c s_c over components with a non-zero weight; unparseable -> every component 0."""
-    parsed = parse(item.text)
+    parsed = parse_candidate(item, clips)
     active = {k: w for k, w in weights.items() if w}
     if not parsed.ok:
         log.info("unparseable candidate for %s: %.80r", item.sample_id, item.text)
         return RewardResult(0.0, {k: RANGES[k][0] for k in active}, False)
     opts = opts or RewardOptions()
-    if parsed.intervals and clips:
-        # Prompts ask for times from the clip's start (as eval scores them); labels and pred_* are on
-        # the media file's timeline, so claimed intervals are moved there once, for every component.
-        off = float(clips[0]["start_s"])
-        parsed = replace(parsed, intervals=[(a + off, b + off) for a, b in parsed.intervals])
     comps = {name: REWARDS[name](item, parsed, clips, opts) for name in active}
     total = sum(active[k] * v for k, v in comps.items() if v is not None)
     return RewardResult(float(total), comps, True)

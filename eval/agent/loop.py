@@ -21,8 +21,8 @@ from typing import Any
 
 from eval.agent.tools import TOOLS, ToolCallError, ToolRunner, timed_call, validate_call
 from eval.models.base import AgentContext, ModelAdapter
-from eval.parsing import json_candidates
 from eval.prompting import tool_results_message
+from eval.reply import json_candidates
 
 
 @dataclass

@@ -11,45 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-Interval = tuple[float, float]
-
-
-def merge(intervals: Iterable[Sequence[float]]) -> list[Interval]:
-    """Sorted, non-overlapping union of ``intervals`` (touching ones are joined; empty ones dropped)."""
-    out: list[list[float]] = []
-    for s, e in sorted((float(a), float(b)) for a, b in intervals):
-        if e <= s:
-            continue
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
-        else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
-
-
-def total_length(intervals: Iterable[Sequence[float]]) -> float:
-    return sum(e - s for s, e in merge(intervals))
-
-
-def intersection_length(a: Iterable[Sequence[float]], b: Iterable[Sequence[float]]) -> float:
-    ma, mb = merge(a), merge(b)
-    i = j = 0
-    inter = 0.0
-    while i < len(ma) and j < len(mb):
-        lo, hi = max(ma[i][0], mb[j][0]), min(ma[i][1], mb[j][1])
-        inter += max(0.0, hi - lo)
-        if ma[i][1] < mb[j][1]:
-            i += 1
-        else:
-            j += 1
-    return inter
-
-
-def tiou(pred: Iterable[Sequence[float]], gold: Iterable[Sequence[float]]) -> float:
-    pred, gold = list(pred), list(gold)
-    inter = intersection_length(pred, gold)
-    union = total_length(pred) + total_length(gold) - inter
-    return inter / union if union > 0 else 0.0
+from infra.intervals import Interval, merge, tiou  # noqa: F401  (the one interval algebra)
 
 
 def recall_at_1(tiou_value: float, threshold: float) -> float:

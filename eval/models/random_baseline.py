@@ -31,7 +31,9 @@ class RandomAdapter:
         rng = self._rng(context)
         if context.options:
             return string.ascii_uppercase[rng.randrange(len(context.options))]
-        if context.task == "STG":
+        from eval.tasks import get_task
+
+        if get_task(context.task).kind.name == "intervals":
             start, end = context.clip_spans[0] if context.clip_spans else (0.0, 10.0)
             # answers are clip-relative seconds, like the questions
             a, b = sorted(rng.uniform(0.0, end - start) for _ in range(2))

@@ -7,7 +7,8 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from eval.report.results import baseline_margins
-from infra.schemas import MODES, TASKS
+from eval.tasks import get_task, task_names
+from infra.schemas import MODES
 
 # PAPER.md, Qwen3-Omni rows: published figures from secondary notes on arXiv 2512.16250, not measured here.
 PUBLISHED = {
@@ -38,7 +39,7 @@ def _margin(e: dict | None) -> str:
 
 def model_table(results: dict, model: str) -> str:
     rows = []
-    for task in TASKS:
+    for task in task_names():
         modes = results["results"].get(model, {}).get(task)
         if not modes:
             continue
@@ -56,7 +57,7 @@ def model_table(results: dict, model: str) -> str:
 
 def detail_table(results: dict, model: str) -> str:
     rows = []
-    for task in TASKS:
+    for task in task_names():
         for mode in MODES:
             e = results["results"].get(model, {}).get(task, {}).get(mode)
             if e:
@@ -104,7 +105,7 @@ def write(results: dict, plots: dict[str, str], meta: dict) -> str:
                 detail_table(results, model), ""]
     models = list(results["results"])
     if "tool_only" in models and "random" in models:
-        tasks = ["AVSA", "NSP", "SRID", "STG"]
+        tasks = [t for t in task_names() if get_task(t).baseline_sanity]
         margins = baseline_margins(results, "tool_only", "random", tasks, list(MODES))
         rows = [[t, *[_margin(margins.get(t, {}).get(m)) for m in MODES]] for t in tasks]
         out += ["## Sanity: tool-only baseline minus random baseline (headline x100)", "",

@@ -11,7 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from infra.schemas import MODES, TASKS  # noqa: E402
+from eval.tasks import task_names  # noqa: E402
+from infra.schemas import MODES  # noqa: E402
 
 MODE_COLORS = {"zero_shot": "#9aa5b1", "guided": "#3e7cb1", "agentic": "#e07a1f"}
 
@@ -45,7 +46,7 @@ def _est(e: dict | None):
 
 def task_by_mode(results: dict, model: str) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    tasks = [t for t in TASKS if t in results["results"].get(model, {})]
+    tasks = [t for t in task_names() if t in results["results"].get(model, {})]
     series = {}
     for mode in MODES:
         vals = []
@@ -90,7 +91,7 @@ def by_stratum(results: dict, key: str, title: str, order: Callable[[str], objec
 def tool_decision(results: dict) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 3.2))
     models = list(results["results"])
-    tasks = [t for t in TASKS if any(t in results["results"][m] for m in models)]
+    tasks = [t for t in task_names() if any(t in results["results"][m] for m in models)]
     series = {m: [_est(results["results"][m].get(t, {}).get("agentic", {}).get("tool_decision")) for t in tasks] for m in models}
     _bars(ax, tasks, series)
     ax.set_ylabel("tool-decision correctness x100")
@@ -101,7 +102,7 @@ def tool_decision(results: dict) -> bytes:
 def guided_agentic_gap(results: dict) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 3.2))
     models = list(results["gaps"])
-    tasks = [t for t in TASKS if any(t in results["gaps"][m] for m in models)]
+    tasks = [t for t in task_names() if any(t in results["gaps"][m] for m in models)]
     series = {m: [(results["gaps"][m][t],) * 3 if t in results["gaps"][m] else None for t in tasks] for m in models}
     _bars(ax, tasks, series)
     ax.axhline(0, color="black", linewidth=0.6)

@@ -1,6 +1,6 @@
 """From prediction rows to ``results.json``: every headline figure with a bootstrap 95% CI.
 
-Layout: ``results[model][task][mode]`` holds the task's metrics (``eval.scoring.aggregate``), the
+Layout: ``results[model][task][mode]`` holds the task's metrics (``Task.aggregate``), the
 parse rate, tool-decision correctness (agentic), latency, and per-stratum mean scores (overlap
 bucket, clip-length bucket, visible speakers). ``gaps[model][task]`` is guided minus agentic.
 ``margins["tool_only-random"][task][mode]`` is the baselines' paired difference with its CI; the
@@ -17,7 +17,8 @@ import numpy as np
 
 from eval.metrics import text
 from eval.metrics.bootstrap import bootstrap_mean, bootstrap_paired_difference
-from eval.scoring import HEADLINE, TASK_KINDS, ScoringParams, aggregate, references
+from eval.tasks import get_task
+from eval.tasks.kinds import ScoringParams, references
 
 STRATA = ("overlap_bucket", "length_bucket", "num_visible")
 
@@ -32,10 +33,10 @@ def _group(rows: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
 def compute(rows: list[dict], samples: dict[str, dict], params: ScoringParams) -> dict[str, Any]:
     out: dict[str, Any] = {"results": {}, "gaps": {}, "strata": {}, "n_predictions": len(rows)}
     for (model, task, mode), rs in sorted(_group(rows).items()):
-        metrics = {k: v.to_dict() for k, v in aggregate(task, rs, samples, params).items()}
+        metrics = {k: v.to_dict() for k, v in get_task(task).aggregate(rs, samples, params).items()}
         entry: dict[str, Any] = {
             "n": len(rs),
-            "headline": HEADLINE[TASK_KINDS[task]],
+            "headline": get_task(task).kind.headline,
             "metrics": metrics,
             "parse_rate": float(np.mean([r["parse_ok"] for r in rs])),
             "errors": sum(1 for r in rs if r["error"]),

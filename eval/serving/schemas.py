@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from infra.schemas import MODES, TASKS
+from eval.tasks import task_names
+from infra.schemas import MODES
 
-Task = Literal[TASKS]  # type: ignore[valid-type]
+
+def _registered_task(name: str) -> str:
+    if name not in task_names():
+        raise ValueError(f"{name!r} is not a registered task ({', '.join(task_names())})")
+    return name
+
+
+Task = Annotated[str, StringConstraints(max_length=64), AfterValidator(_registered_task)]
 Mode = Literal[MODES]  # type: ignore[valid-type]
 # Bounds on every list item and string, so no field can carry a large payload past validation
 # (the whole body is also capped by serve.max_body_bytes, 413).

@@ -1,15 +1,15 @@
-"""The six AMUSE tasks, one module each, and their registry (``TASK_BUILDERS[name]``)."""
+"""The AMUSE tasks, one module each, registered with ``@register_task`` (``eval.tasks.registry``).
+
+Importing this package registers the six built-in tasks, in the paper's order; a further task is
+one more module with a registered class (see tests/eval/test_toy_task.py).
+"""
 
 from __future__ import annotations
 
-from eval.tasks.avds import AVDS
-from eval.tasks.avsa import AVSA
+# isort: off
+from eval.tasks import avsa, nsp, srid, stg, avds, csnl  # noqa: F401  (registration, in the paper's order)
+# isort: on
 from eval.tasks.base import Sample, Skip, TaskBuilder
-from eval.tasks.csnl import CSNL
-from eval.tasks.nsp import NSP
-from eval.tasks.srid import SRID
-from eval.tasks.stg import STG
+from eval.tasks.registry import TASKS, get_task, register_task, task_names
 
-TASK_BUILDERS: dict[str, type[TaskBuilder]] = {cls.name: cls for cls in (AVSA, NSP, SRID, STG, AVDS, CSNL)}
-
-__all__ = ["TASK_BUILDERS", "Sample", "Skip", "TaskBuilder"]
+__all__ = ["TASKS", "Sample", "Skip", "TaskBuilder", "get_task", "register_task", "task_names"]

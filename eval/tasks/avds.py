@@ -10,14 +10,30 @@ from __future__ import annotations
 
 import random
 
+from eval.models.base import AgentContext
+from eval.models.evidence import Evidence
 from eval.tasks.base import Sample, Skip, TaskBuilder
 from eval.tasks.common import cues, gt_turns, speaker_labels, strata
+from eval.tasks.kinds import TEXT
+from eval.tasks.registry import register_task
 
 MIN_TURNS = 2
 
 
+@register_task
 class AVDS(TaskBuilder):
     name = "AVDS"
+    kind = TEXT
+    guided_steps = (
+        "Read the transcript with its speaker labels.",
+        "Summarize the main points, naming who said each.",
+    )
+    tool_only_tools = ('transcribe',)
+    baseline_sanity = False  # tools cannot link scenes (CSNL); BLEU of a transcript dump is no sanity check (AVDS)
+
+    @classmethod
+    def tool_only_answer(cls, ctx: AgentContext, evidence: list[Evidence]) -> str:
+        return tool_only_avds(ctx, evidence)
     required_tools = ("diarize", "transcribe")
 
     def build_clip(self, clip: dict, rng: random.Random) -> list[Sample]:
@@ -39,3 +55,19 @@ class AVDS(TaskBuilder):
                   "reference_kind": "attributed labelled dialogue"},
             **strata(clip, self.cfg),
         )]
+
+
+# --- tool-only baseline policy: (context, evidence per clip) -> answer text, clip-relative seconds ---
+
+
+def tool_only_avds(ctx: AgentContext, evs: list[Evidence]) -> str:
+    """The attributed transcript, speakers named 'Speaker N' by order of first speaking."""
+    lines = []
+    for ev in evs:
+        segs = sorted((s for s in ev.transcript if s.get("text")), key=lambda s: s["start"])
+        names: dict[str, str] = {}
+        for seg in segs:
+            spk = str(seg.get("speaker") or ev.speaker_at(seg["start"], seg["end"]) or "?")
+            names.setdefault(spk, f"Speaker {len(names) + 1}")
+            lines.append(f"{names[spk]}: {seg['text'].strip()}")
+    return " ".join(lines)

@@ -9,8 +9,21 @@ from __future__ import annotations
 
 import random
 
+from eval.models.base import AgentContext
+from eval.models.evidence import Evidence
 from eval.tasks.base import Sample, Skip, TaskBuilder
 from eval.tasks.common import cues, gt_turns, horizontal, rel, strata
+from eval.tasks.kinds import CHOICE
+from eval.tasks.registry import register_task
+from eval.tasks.tool_policy import (
+    choice_letter,
+    letter,
+    option_for_speaker,
+    option_for_track,
+    option_for_x,
+    question_span,
+    speaking_track_in_span,
+)
 
 
 def span_cues(clip: dict, start: float, end: float) -> dict:
@@ -48,8 +61,20 @@ def _describe(track: dict, t: float, named: bool) -> str:
     return f"{who}, the person {place}" if who else f"the person {place} of the frame"
 
 
+@register_task
 class AVSA(TaskBuilder):
     name = "AVSA"
+    kind = CHOICE
+    guided_steps = (
+        "Find the speaker turns that overlap the span in question.",
+        "Find the face track whose active-speaker score is highest there.",
+        "Pick the option naming that person.",
+    )
+    tool_only_tools = ('diarize', 'track_faces', 'active_speaker')
+
+    @classmethod
+    def tool_only_answer(cls, ctx: AgentContext, evidence: list[Evidence]) -> str:
+        return tool_only_avsa(ctx, evidence)
     required_tools = ("diarize", "detect_faces", "track_faces", "active_speaker", "sync_check")
 
     def build_clip(self, clip: dict, rng: random.Random) -> list[Sample]:
@@ -82,3 +107,26 @@ class AVSA(TaskBuilder):
                 **strata(clip, self.cfg),
             ))
         return samples
+
+
+# --- tool-only baseline policy: (context, evidence per clip) -> answer text, clip-relative seconds ---
+
+
+def tool_only_avsa(ctx: AgentContext, evs: list[Evidence]) -> str:
+    """The option whose place in the frame matches the face track with the highest active-speaker
+    score inside the asked span; without per-time scores, the most active track overall, then the
+    diarized speaker's face."""
+    ev = evs[0]
+    span = question_span(ctx.question) or (0.0, 1e9)
+    hit_track = speaking_track_in_span(ev, *span)
+    if hit_track is not None:
+        hit = option_for_x(ctx.options, hit_track[2])
+        if hit is not None:
+            return letter(hit)
+    tid = ev.active_track(*span)
+    if tid is not None:
+        hit = option_for_track(ev, ctx.options, tid)
+        if hit is not None:
+            return letter(hit)
+    spk = ev.speaker_at(*span)
+    return choice_letter(option_for_speaker(ev, ctx.options, spk) if spk else None)

@@ -1,10 +1,9 @@
 """What every AMUSE task module shares: the sample record, the skip signal and the builder base class.
 
-A task module (``eval/tasks/<task>.py``) holds everything about one task. This base fixes only the
-*building* side: ``build_clip`` (single-clip tasks) or ``build_video`` (tasks over several scenes of
-one source video, CSNL), both by rule from the clips' ``gt_*`` labels. Other concerns of the task
-(prompt rendering per mode, answer parsing, scoring) are separate methods added to the same
-classes; nothing here depends on them, and the builders never call them.
+A task module (``eval/tasks/<task>.py``) holds everything about one task. This base adds the
+*building* side to the task contract (``eval.tasks.contract``: prompts, parsing, scoring, reward,
+reference reply, tool-only policy): ``build_clip`` (single-clip tasks) or ``build_video`` (tasks
+over several scenes of one source video, CSNL), both by rule from the clips' ``gt_*`` labels.
 
 Conventions of the samples built here:
 - question text speaks in *clip-relative* seconds (what a model watching the clip sees);
@@ -20,8 +19,8 @@ from abc import ABC
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from eval.task_eval import TaskEvalMixin
 from eval.tasks.config import TasksConfig
+from eval.tasks.contract import TaskContract
 from infra.ids import content_id
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -76,12 +75,10 @@ class Sample:
         }
 
 
-class TaskBuilder(TaskEvalMixin, ABC):  # TaskEvalMixin: prompt, parse, score (eval/task_eval.py)
-    """Base of the six task classes. Subclasses set ``name`` and ``required_tools`` and override
-    ``build_clip`` (or ``build_video`` for multi-scene tasks)."""
+class TaskBuilder(TaskContract, ABC):
+    """Base of the task classes. Subclasses set ``name``, ``kind`` and ``required_tools``, override
+    ``build_clip`` (or ``build_video`` for multi-scene tasks) and register with ``@register_task``."""
 
-    name: ClassVar[str] = ""
-    required_tools: ClassVar[tuple[str, ...]] = ()
     multi_clip: ClassVar[bool] = False  # True: built from groups of clips of one source video
 
     def __init__(self, cfg: TasksConfig, seed: int = 0):

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from eval.tasks import TASK_BUILDERS
 from eval.tasks.base import Sample, Skip
 from eval.tasks.config import TasksConfig
+from eval.tasks.registry import get_task
 from infra.ids import content_id
 
 
@@ -48,7 +48,7 @@ def build_all(clips: list[dict], cfg: TasksConfig, seed: int) -> BuildResult:
         by_video[(c["source"], c["source_video_id"])].append(c)
     res = BuildResult()
     for task in cfg.tasks:
-        builder = TASK_BUILDERS[task](cfg, seed)
+        builder = get_task(task)(cfg, seed)
         samples: list[Sample] = []
         skipped: Counter = Counter()
         units = sorted(by_video.items()) if builder.multi_clip else [((c["source"], c["clip_id"]), [c]) for c in clips]
@@ -68,7 +68,9 @@ def build_all(clips: list[dict], cfg: TasksConfig, seed: int) -> BuildResult:
                 continue
             seen.add(s.sample_id)
             split = splits[(s.source, s.source_video_id)]
-            res.rows.append(s.to_row(split))
+            row = s.to_row(split)
+            builder.gold(row)  # the task must read its own reference (GoldError names the sample)
+            res.rows.append(row)
             counts[split] += 1
         res.counts[task] = counts
         res.skipped[task] = skipped

@@ -69,16 +69,6 @@ def speaker_labels(clip: dict) -> dict[str, str]:
     return {s: f"Speaker {i + 1} (first heard at {rel(clip, t0):.1f} s)" for i, (s, t0) in enumerate(order.items())}
 
 
-def merge_intervals(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[list[float]] = []
-    for a, b in sorted(intervals):
-        if out and a <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], b)
-        else:
-            out.append([a, b])
-    return [(a, b) for a, b in out]
-
-
 def cues(clip: dict, keys: tuple[str, ...] = ("turns", "transcript", "faces", "active_speaker")) -> dict[str, Any]:
     """Guided-mode cues from pred_* only, compact and in clip-relative seconds."""
     out: dict[str, Any] = {}

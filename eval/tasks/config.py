@@ -5,12 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from infra.config import doc_field
-from infra.schemas import TASKS
+
+
+def _task_names() -> list[str]:
+    from eval.tasks import task_names  # the registry imports the task modules, which import this config
+
+    return task_names()
 
 
 @dataclass
 class TasksConfig:
-    tasks: list[str] = doc_field(doc="Tasks to build samples for (AVSA, NSP, SRID, STG, AVDS, CSNL).", factory=lambda: list(TASKS))
+    tasks: list[str] = doc_field(doc="Tasks to build samples for: registered task names (AVSA, NSP, SRID, STG, AVDS, CSNL).",
+                                 factory=lambda: _task_names())
     num_options: int = doc_field(4, "Options per multiple-choice question (fewer when a clip has fewer candidates, never under 2).")
     test_fraction: float = doc_field(
         0.3, "Share of source videos (episodes/meetings/videos) per source put in the test split; whole videos, never clips."
@@ -29,9 +35,9 @@ class TasksConfig:
     csnl_max_pairs_per_video: int = doc_field(6, "CSNL scene pairs drawn per source video at most.")
 
     def validate(self) -> None:
-        unknown = [t for t in self.tasks if t not in TASKS]
+        unknown = [t for t in self.tasks if t not in _task_names()]
         if unknown:
-            raise ValueError(f"curate.tasks.tasks: unknown tasks {unknown} (known: {list(TASKS)})")
+            raise ValueError(f"curate.tasks.tasks: unknown tasks {unknown} (known: {_task_names()})")
         if not 2 <= self.num_options <= 26:
             raise ValueError(f"curate.tasks.num_options: {self.num_options} is not in 2..26")
         if not 0.0 <= self.test_fraction < 1.0:

@@ -12,14 +12,32 @@ from __future__ import annotations
 import itertools
 import random
 
+from eval.models.base import AgentContext
+from eval.models.evidence import Evidence
 from eval.tasks.base import Sample, Skip, TaskBuilder
 from eval.tasks.common import cues, strata
+from eval.tasks.kinds import CHOICE
+from eval.tasks.registry import register_task
+from eval.tasks.tool_policy import choice_letter
 
 KINDS = ("order", "shared_speaker", "continuation")
 
 
+@register_task
 class CSNL(TaskBuilder):
     name = "CSNL"
+    kind = CHOICE
+    guided_steps = (
+        "Compare the speakers and topics of the two scenes.",
+        "Decide order, shared speakers and continuation.",
+        "Pick the option that fits.",
+    )
+    tool_only_tools = ('diarize', 'transcribe')
+    baseline_sanity = False  # tools cannot link scenes (CSNL); BLEU of a transcript dump is no sanity check (AVDS)
+
+    @classmethod
+    def tool_only_answer(cls, ctx: AgentContext, evidence: list[Evidence]) -> str:
+        return tool_only_csnl(ctx, evidence)
     required_tools = ("diarize", "transcribe", "track_faces")
     multi_clip = True
 
@@ -66,3 +84,12 @@ class CSNL(TaskBuilder):
             meta={"kind": kind, "scene_indices": [first["scene_index"], second["scene_index"]]},
             **st,
         )
+
+
+# --- tool-only baseline policy: (context, evidence per clip) -> answer text, clip-relative seconds ---
+
+
+def tool_only_csnl(ctx: AgentContext, evs: list[Evidence]) -> str:
+    # Diarization labels are anonymous per clip and no tool output orders scenes in a story, so the
+    # tools cannot link two scenes; the baseline answers the first option (a chance-level floor).
+    return choice_letter(None)

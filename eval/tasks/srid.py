@@ -18,16 +18,33 @@ from __future__ import annotations
 
 import random
 
+from eval.models.base import AgentContext
+from eval.models.evidence import Evidence
 from eval.tasks.base import Sample, Skip, TaskBuilder
 from eval.tasks.common import cues, gt_turns, rel, strata
+from eval.tasks.kinds import CHOICE
+from eval.tasks.registry import register_task
+from eval.tasks.tool_policy import choice_letter, question_span
 
 
 def _seg(clip: dict, t: dict) -> str:
     return f"the segment from {rel(clip, t['start']):.1f} s to {rel(clip, t['end']):.1f} s"
 
 
+@register_task
 class SRID(TaskBuilder):
     name = "SRID"
+    kind = CHOICE
+    guided_steps = (
+        "Find the speaker label of the reference segment in the turns.",
+        "Find the candidate segment with the same speaker label.",
+        "Pick that option.",
+    )
+    tool_only_tools = ('diarize',)
+
+    @classmethod
+    def tool_only_answer(cls, ctx: AgentContext, evidence: list[Evidence]) -> str:
+        return tool_only_srid(ctx, evidence)
     required_tools = ("diarize",)
 
     def build_clip(self, clip: dict, rng: random.Random) -> list[Sample]:
@@ -68,3 +85,23 @@ class SRID(TaskBuilder):
                 **strata(clip, self.cfg),
             ))
         return samples
+
+
+# --- tool-only baseline policy: (context, evidence per clip) -> answer text, clip-relative seconds ---
+
+
+def tool_only_srid(ctx: AgentContext, evs: list[Evidence]) -> str:
+    ev = evs[0]
+    ref = question_span(ctx.question)
+    ref_spk = ev.speaker_at(*ref) if ref else None
+    if ref_spk is None:
+        return choice_letter(None)
+    best, best_share = None, 0.0
+    for i, o in enumerate(ctx.options):
+        span = question_span(o)
+        if span is None:
+            continue
+        share = ev.speaker_share(ref_spk, *span)
+        if share > best_share:
+            best, best_share = i, share
+    return choice_letter(best)

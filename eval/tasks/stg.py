@@ -16,18 +16,23 @@ import json
 import random
 import re
 
+from eval.models.base import AgentContext
+from eval.models.evidence import Evidence
 from eval.tasks.base import Sample, Skip, TaskBuilder
 from eval.tasks.common import (
     NAMED_SOURCES,
     cues,
     gt_turns,
     horizontal,
-    merge_intervals,
     quote,
     rel,
     speaker_labels,
     strata,
 )
+from eval.tasks.kinds import INTERVALS
+from eval.tasks.registry import register_task
+from eval.tasks.tool_policy import FIRST_HEARD, QUOTE, SPEAKING_AT, option_place, words
+from infra import intervals
 
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
@@ -57,12 +62,8 @@ def _moment(clip: dict, spk: str, turns: list[dict], answer: list[list[float]]) 
     """Clip-relative middle of the speaker's longest stretch with no one else speaking, rounded as the
     question prints it, and only if it is at least 1 s from both ends of that stretch and equal to no
     answer boundary (so it cannot be read as one)."""
-    others = merge_intervals([(t["start"], t["end"]) for t in turns if t["speaker"] != spk])
-    solo = []
-    for a, b in merge_intervals([(t["start"], t["end"]) for t in turns if t["speaker"] == spk]):
-        cuts = [(max(a, x), min(b, y)) for x, y in others if x < b and y > a]
-        edges = [a, *[v for c in cuts for v in c], b]
-        solo += [(p, q) for p, q in zip(edges[::2], edges[1::2], strict=True) if q > p]
+    solo = intervals.subtract([(t["start"], t["end"]) for t in turns if t["speaker"] == spk],
+                              [(t["start"], t["end"]) for t in turns if t["speaker"] != spk])
     bounds = {v for iv in answer for v in iv}
     for p, q in sorted(solo, key=lambda iv: (iv[0] - iv[1], iv[0])):
         t = rel(clip, (p + q) / 2)
@@ -71,8 +72,20 @@ def _moment(clip: dict, spk: str, turns: list[dict], answer: list[list[float]]) 
     return None
 
 
+@register_task
 class STG(TaskBuilder):
     name = "STG"
+    kind = INTERVALS
+    guided_steps = (
+        "Find the speaker label of the target person.",
+        "Collect every turn of that label.",
+        "Answer with those turns' [start, end] pairs.",
+    )
+    tool_only_tools = ('diarize', 'transcribe', 'track_faces', 'active_speaker')
+
+    @classmethod
+    def tool_only_answer(cls, ctx: AgentContext, evidence: list[Evidence]) -> str:
+        return tool_only_stg(ctx, evidence)
     required_tools = ("diarize", "transcribe")
 
     def build_clip(self, clip: dict, rng: random.Random) -> list[Sample]:
@@ -89,8 +102,8 @@ class STG(TaskBuilder):
             if len(samples) >= self.cfg.per_clip:
                 break
             own = [t for t in turns if t["speaker"] == spk]
-            intervals = merge_intervals([(t["start"], t["end"]) for t in own])
-            answer = [[rel(clip, a), rel(clip, b)] for a, b in intervals]
+            merged = intervals.merge([(t["start"], t["end"]) for t in own])
+            answer = [[rel(clip, a), rel(clip, b)] for a, b in merged]
             try:
                 who = _who(clip, spk, own, turns, labels, answer)
             except Skip as skip:
@@ -104,7 +117,7 @@ class STG(TaskBuilder):
                 source_video_id=clip["source_video_id"],
                 question=(f"When does {who} speak? Answer with every [start, end] interval in seconds "
                           "from the start of the clip."),
-                answer=json.dumps(answer), answer_intervals=[{"start": a, "end": b} for a, b in intervals],
+                answer=json.dumps(answer), answer_intervals=[{"start": a, "end": b} for a, b in merged],
                 target_speaker=spk, cues=cues(clip, ("turns", "transcript", "active_speaker")),
                 required_tools=list(self.required_tools),
                 meta={"clip_start_s": clip["start_s"], "time_base": "answer: clip seconds; answer_intervals: media seconds"},
@@ -113,3 +126,38 @@ class STG(TaskBuilder):
         if not samples and skipped is not None:
             raise skipped
         return samples
+
+
+# --- tool-only baseline policy: (context, evidence per clip) -> answer text, clip-relative seconds ---
+
+
+def _stg_target(ctx: AgentContext, ev: Evidence) -> str | None:
+    q = ctx.question
+    quoted = QUOTE.search(q)
+    if quoted:  # 'the person who says "..."': the transcript segment sharing most words
+        want = words(quoted.group(1).replace("...", ""))
+        scored = [(len(want & words(s.get("text") or "")), s) for s in ev.transcript]
+        scored = [x for x in scored if x[0] > 0]
+        if scored:
+            seg = max(scored, key=lambda x: x[0])[1]
+            return ev.speaker_at(seg["start"], seg["end"]) or seg.get("speaker")
+    place = option_place(q)  # "the person on the left / in the centre of the frame"
+    if place:
+        tracks = [tid for tid in ev.track_ids() if horizontal(ev.track_x(tid)) == place]
+        if tracks:
+            return ev.speaker_of_track(tracks[0])
+    # "the person speaking at 12.5 s" (unnamed, faceless, textless speakers) or an older
+    # "Speaker 2 (first heard at 7.0 s)": whoever the diarization hears at that moment.
+    moment = SPEAKING_AT.search(q) or FIRST_HEARD.search(q)
+    if moment:
+        return ev.speaker_at(float(moment.group(1)))
+    return None
+
+
+def tool_only_stg(ctx: AgentContext, evs: list[Evidence]) -> str:
+    ev = evs[0]
+    spk = _stg_target(ctx, ev)
+    if spk is None:
+        return "[]"
+    turns = sorted((t["start"], t["end"]) for t in ev.turns if str(t["speaker"]) == spk)
+    return json.dumps([[round(s, 2), round(e, 2)] for s, e in turns])

@@ -74,11 +74,11 @@ def _clips(tmp: Path) -> list[dict]:
 
 
 def _samples(task: str, clips: list[dict]) -> list:
-    from eval.tasks import TASK_BUILDERS
+    from eval.tasks import TASKS
     from eval.tasks.base import Skip
     from eval.tasks.config import TasksConfig
 
-    builder = TASK_BUILDERS[task](TasksConfig(per_clip=50), seed=0)
+    builder = TASKS[task](TasksConfig(per_clip=50), seed=0)
     samples = []
     for clip in sorted(clips, key=lambda c: c["clip_id"]):
         try:
@@ -91,7 +91,7 @@ def _samples(task: str, clips: list[dict]) -> list:
 def _score(model, task: str, sample, clip: dict, tools) -> float:
     from eval.agent.loop import Limits, run_episode
     from eval.models.base import AgentContext
-    from eval.tasks import TASK_BUILDERS
+    from eval.tasks import TASKS
 
     ctx = AgentContext(
         task=task, mode="agentic", question=sample.question, options=list(sample.options),
@@ -102,7 +102,7 @@ def _score(model, task: str, sample, clip: dict, tools) -> float:
     assert ep.error is None, ep.error
     if model.kind == "tool_only":
         assert ep.trace["act"] and all(e["ok"] for e in ep.trace["act"]), [e.get("error") for e in ep.trace["act"]]
-    return TASK_BUILDERS[task].score(ep.raw_output, sample.to_row("test")).score
+    return TASKS[task].score(ep.raw_output, sample.to_row("test")).score
 
 
 def _fmt(e) -> str:
@@ -163,7 +163,7 @@ def test_nsp_signal_is_not_only_the_unheard_rule(baselines):
     """NSP's policy answers "someone who has not spoken yet" whenever the question offers it; on the
     other samples the answer comes from the diarized turn order alone, and must still beat random."""
     from eval.metrics.bootstrap import bootstrap_paired_difference
-    from eval.models.tool_only import _NOT_YET
+    from eval.tasks.nsp import _NOT_YET
 
     r = baselines["NSP"]
     keep = [i for i, s in enumerate(r["samples"]) if not any(_NOT_YET.search(o) for o in s.options)]

@@ -94,6 +94,8 @@ def test_incompatible_schema_version_is_rejected():
 
 
 def test_sample_prediction_quarantine_rows():
+    import eval.tasks  # noqa: F401  (registers the task names the validator checks)
+
     sample = {
         "sample_id": content_id("STG", "c1"), "task": "STG", "split": "test", "clip_ids": ["c1"],
         "source": "ava", "source_video_id": "v1", "question": "When does Alice speak?", "options": [],

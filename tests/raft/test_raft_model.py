@@ -81,7 +81,7 @@ def mixed_prompts(policy, train_cfg, dataset, encoded):
     other = next(s for s in samples if s["task"] != "STG")
     prompt = build_prompt(other, clips, "guided")
     audio, frames = load_media(prompt.clip, train_cfg)
-    short = policy.processor.encode(prompt.text, "sys", audio[: int(2.5 * 16000)], frames[:2])
+    short = policy.processor.encode(prompt.messages[1]["content"], "sys", audio[: int(2.5 * 16000)], frames[:2])
     text_only = policy.processor.encode("Who speaks next? A. Rachel B. Ross")
     encs = [encoded.enc, short, text_only, policy.processor.encode("Which scene? A. 1 B. 2 C. 3 D. 4 E. 5")]
     assert len({e.length for e in encs}) == 4

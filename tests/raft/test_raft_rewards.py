@@ -5,8 +5,7 @@ from conftest import REPO_ROOT
 from raft_synth import clip_row
 
 from raft.config import TrainConfig
-from raft.parsing import parse
-from raft.rewards import RANGES, REWARDS, RewardItem, RewardOptions, score_item, tiou
+from raft.rewards import RANGES, REWARDS, RewardItem, RewardOptions, parse_candidate, score_item, tiou
 from raft.rollout import ActorPoolRollout, RewardScorer, SerialRollout, reward_settings, slim_clips
 from raft.verify import Verifier
 
@@ -19,15 +18,25 @@ OPTS = RewardOptions(sync_offset_tol_s=0.2)
 def item(text, **kw):
     base = dict(sample_id="s", task="AVSA", clip_ids=["clip0"], text=text,
                 options=["person in track t1", "person in track t2"], answer="A")
-    return RewardItem(**{**base, **kw})
+    base.update(kw)
+    base.setdefault("sample", {k: base[k] for k in ("sample_id", "task", "clip_ids", "options", "answer")})
+    return RewardItem(**base)
+
+
+def parse(text, task="AVSA"):
+    """The candidate as the reward components read it (the task contract's parse, on CLIP's timeline)."""
+    kw = {} if task == "AVSA" else {"task": task, "options": [], "answer": "[[2.1, 3.8]]"}
+    return parse_candidate(item(text, **kw), [CLIP])
 
 
 def test_parse_forms():
     p = parse("plan: diarize\nact: diarize sync_check\nreflect: ok\nanswer: B")
     assert p.ok and p.letter == "B" and p.tools == ["diarize", "sync_check"]
-    j = parse('{"plan": "x", "act": ["diarize"], "reflect": "y", "answer": "[[1.0, 2.5]]"}')
-    assert j.ok and j.intervals == [(1.0, 2.5)]
-    assert parse("C").letter == "C"
+    j = parse('{"plan": "x", "act": ["diarize"], "reflect": "y", "answer": [[1.0, 2.5]]}', "STG")
+    assert j.ok and j.contract.value == [(1.0, 2.5)]  # a JSON answer passes as a value, clip-relative
+    assert j.intervals == [(CLIP["start_s"] + 1.0, CLIP["start_s"] + 2.5)]  # the components' media timeline
+    assert parse("B").letter == "B"
+    assert not parse("C").ok  # the evaluator's parser: a letter with no option behind it is no answer
     assert not parse("the weather is nice").ok
     assert not parse("answer:   ").ok
 
@@ -52,7 +61,7 @@ def test_components_on_clip():
     assert REWARDS["face"](it, good, [CLIP], OPTS) == pytest.approx((0.9 + 0.8 + 0.1 + 0.2) / 4)
     # diarization: [2.1, 3.8] is exactly S2's turn; [0.0, 4.0] is at most 1.7/4 one speaker
     stg = item("", task="STG", options=[], answer="[[2.1, 3.8]]", answer_intervals=[(2.1, 3.8)])
-    exact, wide = parse("answer: [[2.1, 3.8]]"), parse("answer: [[0.0, 4.0]]")
+    exact, wide = parse("answer: [[2.1, 3.8]]", "STG"), parse("answer: [[0.0, 4.0]]", "STG")
     assert REWARDS["diarization"](stg, exact, [CLIP], OPTS) == pytest.approx(1.0)
     assert REWARDS["diarization"](stg, wide, [CLIP], OPTS) == pytest.approx(1.7 / 4.0)
     assert REWARDS["answer"](stg, wide, [CLIP], OPTS) == pytest.approx(tiou([(0, 4)], [(2.1, 3.8)]))
@@ -138,15 +147,15 @@ def test_actor_pool_equals_serial(ray_local):
 
 
 def test_claimed_intervals_are_clip_relative_like_the_question():
-    """A clip that starts 10 s into its file: the candidate answers in clip seconds, labels and
-    pred_* live on the file's timeline, and the reward lines the two up."""
-    shifted = {**CLIP, "start_s": 10.0, "end_s": 14.0,
-               "pred_turns": [{**t, "start": t["start"] + 10.0, "end": t["end"] + 10.0} for t in CLIP["pred_turns"]]}
+    """CLIP starts 26.2 s into its file: the candidate answers in clip seconds, labels and pred_* live
+    on the file's timeline, and the reward lines the two up."""
+    off = CLIP["start_s"]
+    assert off > CLIP["end_s"] - off  # clip-relative and file times cannot be confused by overlap
     stg = item("plan: diarize\nact: diarize\nreflect: ok\nanswer: [[2.1, 3.8]]", task="STG", options=[],
-               answer="[[2.1, 3.8]]", answer_intervals=[(12.1, 13.8)])
-    res = score_item(stg, [shifted], {"answer": 1.0, "diarization": 1.0})
+               answer="[[2.1, 3.8]]", answer_intervals=[(off + 2.1, off + 3.8)])
+    res = score_item(stg, [CLIP], {"answer": 1.0, "diarization": 1.0})
     assert res.components["answer"] == pytest.approx(1.0)
     assert res.components["diarization"] == pytest.approx(1.0)
-    media_seconds = item("answer: [[12.1, 13.8]]", task="STG", options=[], answer="[[2.1, 3.8]]",
-                         answer_intervals=[(12.1, 13.8)])
-    assert score_item(media_seconds, [shifted], {"answer": 1.0}).components["answer"] == 0.0
+    media_seconds = item(f"answer: [[{off + 2.1:.1f}, {off + 3.8:.1f}]]", task="STG", options=[], answer="[[2.1, 3.8]]",
+                         answer_intervals=[(off + 2.1, off + 3.8)])
+    assert score_item(media_seconds, [CLIP], {"answer": 1.0}).components["answer"] == 0.0
