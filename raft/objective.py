@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import torch
 
+from omni.processor import Encoded
 from raft.config import TrainConfig
 from raft.data import Prompt
 from raft.model import OmniPolicy
 from raft.parsing import parse_intervals
-from raft.processor import Encoded
 from raft.rewards import RewardItem
 from raft.rro import rro_loss, sequence_logprob
 from raft.temporal import temporal_loss
