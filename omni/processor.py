@@ -62,6 +62,16 @@ def train_tiny_tokenizer(vocab_size: int, extra_text: list[str] | None = None):
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=EOS, padding_side="left")
 
 
+ELIDED = "\n[...]\n"
+
+
+def _bounded(text: str, max_chars: int | None) -> str:
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    head = max_chars // 2
+    return text[:head] + ELIDED + text[len(text) - (max_chars - head):]
+
+
 @dataclass
 class Encoded:
     """Model inputs for one prompt (batch of 1), plus the time map of its placeholder tokens."""
@@ -161,7 +171,8 @@ class OmniProcessor:
         is left out. The clip's audio and frames open the first user turn (as Qwen2.5-Omni places
         media). ``transcript_lines`` are (line text, t0, t1) that appear verbatim in a message after
         the system turn; their token spans are returned so f_t(t) can be read off the LM states.
-        ``max_turn_chars`` keeps the first that many characters of each message (None: all)."""
+        ``max_turn_chars`` bounds each message (None: no bound): a longer one keeps its first and last
+        halves around an elision mark, so a question rendered after long cues survives."""
         if not any(m["role"] == "user" for m in messages):
             raise ValueError(f"encode_chat: messages need a 'user' turn; got roles {[m['role'] for m in messages]}")
         inputs: dict[str, torch.Tensor] = {}
@@ -182,7 +193,7 @@ class OmniProcessor:
                 image_times.append(float(t))
         text, body = "", -1  # body: where the first non-system content starts (transcript lines are searched from there)
         for m in messages:
-            content = m["content"] if max_turn_chars is None else m["content"][:max_turn_chars]
+            content = _bounded(m["content"], max_turn_chars)
             if m["role"] == "system" and not content:
                 continue
             text += f"{IM_START}{m['role']}\n"

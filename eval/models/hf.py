@@ -38,8 +38,8 @@ class HFPolicyAdapter:
         self.policy = HFOmniPolicy.from_pretrained(self.path, max_audio_s=max_audio_s)
         self.max_new_tokens, self.temperature, self.seed = max_new_tokens, temperature, seed
         self.max_audio_s, self.num_frames, self.frame_size = max_audio_s, num_frames, frame_size
-        # each message is cut to this many characters: tool results and cue dumps can exceed the
-        # thinker's context (4,096 positions for the tiny model)
+        # each message is bounded to this many characters (its middle elided): tool results and cue
+        # dumps can exceed the thinker's context (4,096 positions for the tiny model)
         self.max_turn_chars = max_turn_chars
         # one generate at a time: sampling seeds torch's global generator, and torch on few cores
         # gains nothing from more

@@ -78,3 +78,11 @@ def test_empty_system_is_left_out_and_a_user_turn_is_required(proc):
     assert proc.tokenizer.decode(enc.inputs["input_ids"][0]) == f"{IM_START}user\nhi{IM_END}\n{IM_START}assistant\n"
     with pytest.raises(ValueError, match="'user' turn"):
         proc.encode_chat([{"role": "system", "content": SYSTEM}])
+
+
+def test_a_long_turn_keeps_its_head_and_tail(proc):
+    cues, question = "cues: " + "[0.0, 1.5] " * 500, "Which visible person spoke?"
+    enc = proc.encode_chat([{"role": "user", "content": cues + question}], max_turn_chars=200)
+    text = proc.tokenizer.decode(enc.inputs["input_ids"][0])
+    body = text.split("user\n", 1)[1].split(IM_END)[0]
+    assert len(body) == 200 + len("\n[...]\n") and body.startswith("cues: ") and body.endswith(question)
