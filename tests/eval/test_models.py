@@ -123,12 +123,13 @@ from eval.models.base import AgentContext
 from eval.models.hf import HFPolicyAdapter
 path, wav, messages = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 c = AgentContext(task="AVSA", mode="guided", question="q", sample_id="s1", clip_uris=[wav], clip_spans=[(0.0, 3.0)])
-greedy = HFPolicyAdapter("policy", path, max_new_tokens=8, max_audio_s=4.0, num_frames=0)
-sampled = HFPolicyAdapter("policy", path, max_new_tokens=8, temperature=1.0, max_audio_s=4.0, num_frames=0)
-sd = greedy.policy.model.state_dict()
+a = HFPolicyAdapter("policy", path, max_new_tokens=8, max_audio_s=4.0, num_frames=0)
+answer = a.generate(messages, c)
+a.temperature = 1.0
+sd = a.policy.model.state_dict()
 print(json.dumps({
-    "answer": greedy.generate(messages, c),
-    "sampled": [sampled.generate(messages, c) for _ in range(2)],
+    "answer": answer,
+    "sampled": [a.generate(messages, c) for _ in range(2)],
     "weights": hashlib.sha1(b"".join(sd[k].numpy().tobytes() for k in sorted(sd))).hexdigest(),
     "raft_loaded": sorted(m for m in sys.modules if m == "raft" or m.startswith("raft.")),
 }))
