@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from omni.processor import OmniProcessor  # noqa: E402
 from raft.config import SRAConfig, TinyModelConfig, TrainConfig  # noqa: E402
 from raft.model import MELS, MERGE, PATCH, OmniPolicy, tiny_thinker_config  # noqa: E402
 from raft.objective import EncodedPrompt, raft_loss  # noqa: E402
-from raft.processor import OmniProcessor  # noqa: E402
 from raft.rollout import SerialRollout, reward_settings  # noqa: E402
 from raft.sra import apply_sra  # noqa: E402
 

@@ -21,7 +21,8 @@ class ModelSpec:
         "tool_only", "Adapter kind, a key of eval.models.registry: tool_only | random | hf | openai."
     )
     path: str | None = doc_field(
-        None, "hf: checkpoint folder/URI (HF format, e.g. one exported by `amuse train`); None: the train job's export under the run."
+        None, "hf: checkpoint folder/URI (HF format, e.g. one exported by `amuse train`); None: the train job's export "
+        "under the run, else train.model_path, else the tiny base model (resolved by pipelines.policies)."
     )
     base_url: str | None = doc_field(None, "openai: base URL of an OpenAI-compatible API (e.g. http://127.0.0.1:8000/v1).")
     remote_model: str | None = doc_field(None, "openai: model name sent to the endpoint (None: this spec's name).")

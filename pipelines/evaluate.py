@@ -31,6 +31,7 @@ from infra import storage  # noqa: E402
 from infra.ray_utils import init_ray  # noqa: E402
 from pipelines.args import parse_job_args  # noqa: E402
 from pipelines.config import AppConfig  # noqa: E402
+from pipelines.policies import resolve_policy_paths  # noqa: E402
 
 CLIP_COLUMNS = ["clip_id", "media_uri", "audio_uri", "start_s", "end_s"]
 # What the report's perception-quality section compares (pred_* against gt_*).
@@ -89,6 +90,7 @@ def run(cfg: AppConfig) -> dict[str, str]:
     started = False
     if items:
         base_url = api_key = None
+        resolve_policy_paths(cfg)  # before adapters are built: eval does not build RAFT's base model
         adapter_ctx = serve_app.adapter_context(cfg)
         if e.via_http:
             if not (cfg.serve.api_key or os.environ.get(cfg.serve.api_key_env)):

@@ -56,6 +56,7 @@ if not __package__:  # run as a script (ray job submit): make the repo importabl
 from infra.ray_utils import init_ray  # noqa: E402
 from pipelines.args import parse_job_args  # noqa: E402
 from pipelines.config import AppConfig  # noqa: E402
+from pipelines.policies import resolve_policy_paths  # noqa: E402
 
 
 def run(cfg: AppConfig, block: bool = True) -> dict[str, str]:
@@ -64,6 +65,7 @@ def run(cfg: AppConfig, block: bool = True) -> dict[str, str]:
 
     serve_app.resolve_api_key(cfg.serve)  # fail before starting anything when no key is configured
     init_ray(cfg.ray, env=cfg.storage.env())
+    resolve_policy_paths(cfg)  # hf models without a trained export get the base model
     url = serve_app.start(cfg)
     print(f"serve: {', '.join(m.name for m in cfg.eval.models)} and 6 tools at {url} (health: {url}/healthz)", flush=True)
     if block:

@@ -1,12 +1,13 @@
-"""The policy: one adapter over ``Qwen2_5OmniThinkerForConditionalGeneration``.
+"""The training policy: RAFT's calls over ``omni.policy.OmniThinker`` (a Qwen2.5-Omni thinker).
 
-It encodes a clip's audio and sampled frames with the prompt (``raft.processor``), samples K
+It encodes a clip's audio and sampled frames with the prompt (``omni.processor``), samples K
 candidates, returns per-token log-probabilities of given continuations, and reads the
 time-aligned embeddings f_a, f_v, f_t, f_r off the LM's last hidden layer for L_temp.
 
 The tiny random model (tests, demo, benches) is built offline once and cached under
 ``train.model_cache_dir``; after that every process loads it with the same
-``from_pretrained`` code that loads a real checkpoint or an exported aligned model.
+``from_pretrained`` code (``omni.policy.load_thinker``) that loads a real checkpoint or an
+exported aligned model, in training and in the evaluator alike.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from pathlib import Path
 
 import torch
 
+from omni.policy import OmniThinker
+from omni.processor import AUDIO, EOS, IM_END, IMAGE, Encoded, OmniProcessor
 from raft.config import TinyModelConfig, TrainConfig
-from raft.processor import AUDIO, EOS, IM_END, IMAGE, Encoded, OmniProcessor
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 PATCH, MERGE, MELS = 14, 2, 128
 
 
@@ -89,49 +90,14 @@ class Scored:
     prompt_len: int
 
 
-class OmniPolicy:
-    """A Qwen2.5-Omni thinker and its processor, with the calls RAFT needs."""
-
-    def __init__(self, model, processor: OmniProcessor):
-        self.model = model
-        self.processor = processor
-        self.stop_ids = [processor.ids[IM_END], processor.ids[EOS]]
-        # media placeholders must never be sampled: the thinker would look for features that do not exist
-        self.suppress_ids = [i for t, i in processor.ids.items() if t not in (IM_END, EOS)]
-        # embedding rows past the tokenizer (Qwen pads 151,665 tokens to 152,064 rows) decode to nothing
-        vocab = model.config.get_text_config().vocab_size
-        self.suppress_ids += list(range(len(processor.tokenizer), vocab))
-
-    # -- loading ---------------------------------------------------------------------------------
-    @classmethod
-    def from_pretrained(cls, path: str | Path, dtype: str = "float32", max_audio_s: float = 30.0) -> OmniPolicy:
-        """Load an exported/aligned thinker folder or a full Qwen2.5-Omni checkpoint; never downloads."""
-        from transformers import Qwen2_5OmniThinkerForConditionalGeneration
-
-        path = Path(path)
-        meta = json.loads((path / "config.json").read_text())
-        kwargs = {"dtype": _DTYPES[dtype], "local_files_only": True}
-        if meta.get("model_type") == "qwen2_5_omni":
-            # A full Omni checkpoint (thinker + talker + token2wav, e.g. Qwen/Qwen2.5-Omni-7B). Only the
-            # thinker's weights are read: its config is the checkpoint's thinker_config and its tensors
-            # are the "thinker."-prefixed ones. Loading the whole model would also read the talker and
-            # the vocoder (about 2B parameters RAFT never uses) and require the speaker file spk_dict.pt.
-            from transformers import Qwen2_5OmniThinkerConfig
-
-            kwargs["config"] = Qwen2_5OmniThinkerConfig(**meta["thinker_config"])
-            kwargs["key_mapping"] = {r"^thinker\.": ""}
-        model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(str(path), **kwargs)
-        return cls(model, OmniProcessor.from_pretrained(path, max_audio_s=max_audio_s))
+class OmniPolicy(OmniThinker):
+    """A Qwen2.5-Omni thinker and its processor, with the calls RAFT needs. Loading, saving, stop
+    and suppressed ids come from :class:`omni.policy.OmniThinker`, shared with the evaluator."""
 
     @classmethod
     def build(cls, cfg: TrainConfig) -> OmniPolicy:
         path = cfg.model_path or build_tiny(cfg)
-        policy = cls.from_pretrained(path, cfg.dtype, cfg.max_audio_s)
-        return policy
-
-    def save_pretrained(self, path: str | Path) -> None:
-        self.model.save_pretrained(str(path))
-        self.processor.save_pretrained(path)
+        return cls.from_pretrained(path, cfg.dtype, cfg.max_audio_s)
 
     # -- sampling --------------------------------------------------------------------------------
     def _collate(self, encs: list[Encoded], rows: list[int], conts: list[list[int]] | None = None
@@ -145,8 +111,6 @@ class OmniPolicy:
         ``image_grid_thw`` entry per image, as the thinker expects for a batch. Positions (mRoPE)
         come from the attention mask, so padded columns do not shift them.
         Returns (inputs, left pad of each prompt, P)."""
-        dev = next(self.model.parameters()).device
-        dtype = next(self.model.parameters()).dtype
         pad_id = self.processor.ids[EOS]
         p_max = max(e.length for e in encs)
         lmax = max(1, max(len(c) for c in conts)) if conts is not None else 0
@@ -175,13 +139,13 @@ class OmniPolicy:
         if feats:
             t_max = max(f.shape[-1] for f in feats)
             out["input_features"] = torch.stack(
-                [torch.nn.functional.pad(f, (0, t_max - f.shape[-1])) for f in feats]).to(dtype)
+                [torch.nn.functional.pad(f, (0, t_max - f.shape[-1])) for f in feats])
             out["feature_attention_mask"] = torch.stack(
                 [torch.nn.functional.pad(m, (0, t_max - m.shape[-1])) for m in fmasks])
         if pix:
-            out["pixel_values"] = torch.cat(pix).to(dtype)
+            out["pixel_values"] = torch.cat(pix)
             out["image_grid_thw"] = torch.cat(thw)
-        return {k: v.to(dev) for k, v in out.items()}, pads, p_max
+        return self.to_model(out), pads, p_max
 
     @staticmethod
     def _media_key(enc: Encoded) -> tuple[bool, bool]:
@@ -209,33 +173,17 @@ class OmniPolicy:
         """K continuations of each prompt; with ``batched`` all B x K sequences of prompts that carry the
         same kinds of media are decoded in one left-padded ``generate`` call (else one call per prompt).
         ``greedy`` decodes deterministically (tests); otherwise samples with temperature / top_p."""
-        was_training = self.model.training
-        self.model.eval()
         out_all: list[list[list[int]]] = [[] for _ in encs]
-        sampling = {} if greedy else {"temperature": temperature, "top_p": top_p, "top_k": 0}
-        try:
-            for group in self._groups(encs, batched):
-                inputs, _, p_max = self._collate([encs[i] for i in group], [k] * len(group))
-                out = self.model.generate(
-                    **inputs, do_sample=not greedy, max_new_tokens=max_new_tokens, eos_token_id=self.stop_ids,
-                    suppress_tokens=self.suppress_ids, pad_token_id=self.processor.ids[EOS],
-                    **sampling,
-                )
-                rows = out[:, p_max:].tolist()
-                for j, i in enumerate(group):
-                    for row in rows[j * k : (j + 1) * k]:
-                        cut = next((t + 1 for t, tok in enumerate(row) if tok in self.stop_ids), len(row))
-                        out_all[i].append(row[:cut])
-        finally:
-            self.model.train(was_training)
+        for group in self._groups(encs, batched):
+            inputs, _, p_max = self._collate([encs[i] for i in group], [k] * len(group))
+            rows = self.sample_ids(inputs, p_max, max_new_tokens, temperature, top_p, greedy)
+            for j, i in enumerate(group):
+                out_all[i].extend(rows[j * k : (j + 1) * k])
         return out_all
 
     def reference_ids(self, text: str) -> list[int]:
         """Token ids of a reference answer, terminated like a chat turn so the model learns to stop."""
         return self.processor.encode_text(text) + [self.processor.ids[IM_END]]
-
-    def decode(self, ids: list[int]) -> str:
-        return self.processor.decode(ids)
 
     # -- scoring ---------------------------------------------------------------------------------
     def score(self, enc: Encoded, continuations: list[list[int]]) -> Scored:

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import torch
 
+from omni.processor import Encoded
 from raft.config import TrainConfig
 from raft.data import Prompt
 from raft.model import OmniPolicy
-from raft.processor import Encoded
 from raft.rewards import RewardItem
 from raft.rro import rro_loss, sequence_logprob
 from raft.temporal import temporal_loss
@@ -37,9 +37,8 @@ class EncodedPrompt:
 
 
 def encode_prompt(policy: OmniPolicy, prompt: Prompt, audio, frames, cfg: TrainConfig) -> EncodedPrompt:
-    """The evaluator's messages with the clip's media, as the evaluator's policy adapter encodes them."""
-    system, user = prompt.messages[0]["content"], prompt.messages[1]["content"]
-    enc = policy.processor.encode(user, system, audio, frames, prompt.transcript_lines)
+    """The evaluator's messages with the clip's media, encoded as the evaluator's policy adapter does."""
+    enc = policy.processor.encode_chat(prompt.messages, audio, frames, prompt.transcript_lines)
     span = min(float(prompt.clip["end_s"]) - float(prompt.clip["start_s"]), cfg.max_audio_s)
     return EncodedPrompt(prompt, enc, span, policy.reference_ids(prompt.reference)[: 4 * cfg.max_new_tokens])
 

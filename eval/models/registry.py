@@ -22,30 +22,31 @@ def _random(spec: ModelSpec, ctx: dict) -> Any:
     return RandomAdapter(spec.name, seed=spec.seed)
 
 
+def find_checkpoint(candidates: list[str]) -> str | None:
+    """The first folder that holds a checkpoint (its config.json), else None."""
+    return next((c for c in candidates if c and os.path.exists(os.path.join(c, "config.json"))), None)
+
+
 def resolve_policy_path(spec: ModelSpec, ctx: dict) -> str:
-    """The checkpoint an ``hf`` spec names; without a path, the train job's export, else the tiny base model."""
+    """The checkpoint an ``hf`` spec names; without a path, the first candidate folder holding a
+    checkpoint (the train job's export). The pipelines fill ``spec.path`` with the base model when
+    training exported none (``pipelines.policies``); eval knows nothing of how it is built."""
     if spec.path:
         return spec.path
-    for candidate in ctx.get("policy_candidates", []):
-        if candidate and os.path.exists(os.path.join(candidate, "config.json")):
-            return candidate
-    train_cfg = ctx.get("train_cfg")
-    if train_cfg is not None:
-        from raft.model import build_tiny
-
-        return str(train_cfg.model_path or build_tiny(train_cfg))
-    raise ConfigError(f"eval.models[{spec.name}].path: no checkpoint given and no trained export found")
+    candidates = [c for c in ctx.get("policy_candidates", []) if c]
+    found = find_checkpoint(candidates)
+    if found:
+        return found
+    raise ConfigError(f"eval.models[{spec.name}].path: no checkpoint given and no trained export found "
+                      f"(looked for config.json in: {', '.join(candidates) or 'no candidate folders'})")
 
 
 def _hf(spec: ModelSpec, ctx: dict) -> Any:
     from eval.models.hf import HFPolicyAdapter
 
-    kwargs = {}
-    train_cfg = ctx.get("train_cfg")
-    if train_cfg is not None:  # encode media as training did
-        kwargs = {"max_audio_s": train_cfg.max_audio_s, "num_frames": train_cfg.num_frames, "frame_size": train_cfg.frame_size}
+    # ``hf_media``: how training encodes a clip (max_audio_s, num_frames, frame_size), so eval matches it
     return HFPolicyAdapter(spec.name, resolve_policy_path(spec, ctx), max_new_tokens=spec.max_new_tokens,
-                           temperature=spec.temperature, seed=spec.seed, **kwargs)
+                           temperature=spec.temperature, seed=spec.seed, **ctx.get("hf_media", {}))
 
 
 def _openai(spec: ModelSpec, ctx: dict) -> Any:
@@ -61,7 +62,8 @@ ADAPTERS: dict[str, Callable[[ModelSpec, dict], Any]] = {"tool_only": _tool_only
 
 
 def build_adapter(spec: ModelSpec, ctx: dict | None = None) -> Any:
-    """``ctx`` carries what some kinds need from the app config: ``train_cfg``, ``policy_candidates``."""
+    """``ctx`` carries what some kinds need from the app config: ``hf_media``, ``policy_candidates``
+    (plain values: it travels to Serve replicas, which must not need the trainer's classes)."""
     if spec.kind not in ADAPTERS:
         raise ConfigError(f"eval.models[{spec.name}].kind: {spec.kind!r} is not one of {sorted(ADAPTERS)}")
     return ADAPTERS[spec.kind](spec, ctx or {})

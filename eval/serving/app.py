@@ -32,15 +32,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def adapter_context(cfg) -> dict:
-    """What adapters need from the app config: RAFT's train section and where training exports."""
+    """What adapters need from the app config, as plain values: where training exports its model
+    (``policy_candidates``) and how it encodes a clip's media (``hf_media``)."""
     train_cfg = getattr(cfg, "train", None)
-    candidates = []
+    candidates, media = [], {}
     if train_cfg is not None:
         base = train_cfg.storage_path or cfg.output_uri("train")
         candidates += [os.path.join(base, "export"), os.path.join(base, train_cfg.experiment_name, "export")]
+        media = {"max_audio_s": train_cfg.max_audio_s, "num_frames": train_cfg.num_frames,
+                 "frame_size": train_cfg.frame_size}
     candidates.append(cfg.output_uri("train", "export"))
     candidates.append(cfg.output_uri("model"))
-    return {"train_cfg": train_cfg, "policy_candidates": candidates}
+    return {"hf_media": media, "policy_candidates": candidates}
 
 
 def build_app(cfg, models: list | None = None, tool_extra: dict | None = None) -> Any:

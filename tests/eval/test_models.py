@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from serve_fixtures import write_wav
@@ -12,6 +13,8 @@ from eval.models.evidence import from_cues
 from eval.models.random_baseline import RandomAdapter
 from eval.models.tool_only import ToolOnlyAgent
 from eval.parsing import parse_intervals
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def ctx(task="AVSA", mode="guided", **kw):
@@ -111,16 +114,67 @@ def test_tool_only_agentic_answers_from_tool_results():
     assert out["answer"] == "B"  # track a (right) is active 2-4 s
 
 
-@pytest.mark.slow
-def test_hf_policy_adapter_generates_from_clip(tmp_path):
-    from eval.models.hf import HFPolicyAdapter
-    from raft.config import TrainConfig
-    from raft.model import build_tiny
+# Run in a fresh interpreter: loads the export through eval's hf adapter and reports what it did.
+_LOAD_IN_EVAL = """
+import hashlib, json, sys
+import torch
+torch.set_num_threads(1)
+from eval.models.base import AgentContext
+from eval.models.hf import HFPolicyAdapter
+path, wav, messages = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+c = AgentContext(task="AVSA", mode="guided", question="q", sample_id="s1", clip_uris=[wav], clip_spans=[(0.0, 3.0)])
+a = HFPolicyAdapter("policy", path, max_new_tokens=8, max_audio_s=4.0, num_frames=0)
+answer = a.generate(messages, c)
+a.temperature = 1.0
+sd = a.policy.model.state_dict()
+print(json.dumps({
+    "answer": answer,
+    "sampled": [a.generate(messages, c) for _ in range(2)],
+    "weights": hashlib.sha1(b"".join(sd[k].numpy().tobytes() for k in sorted(sd))).hexdigest(),
+    "raft_loaded": sorted(m for m in sys.modules if m == "raft" or m.startswith("raft.")),
+}))
+"""
 
-    path = build_tiny(TrainConfig(model_cache_dir=str(tmp_path / "tiny")))
+
+def test_eval_loads_a_trained_export_without_raft(tmp_path):
+    """Training's export (``OmniPolicy.save_pretrained``, as ``raft.trainer._export`` writes it) is
+    answered through eval's hf adapter in a process that never imports raft, with the exported
+    weights, and greedily gives the answer the training policy gives on the same encoding."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from infra.media import decode_audio
+    from raft.config import TrainConfig
+    from raft.model import OmniPolicy, build_tiny
+
+    torch.set_num_threads(1)
+    cfg = TrainConfig(model_cache_dir=os.path.join(os.path.dirname(__file__), "..", "..", ".cache", "raft_tiny"))
+    policy = OmniPolicy.from_pretrained(build_tiny(cfg), max_audio_s=4.0)
+    # one optimizer step, so the export differs from the base model it was built from
+    enc = policy.processor.encode("hello", system="sys")
+    scored = policy.score(enc, [policy.reference_ids("answer: A")])
+    (-scored.token_logprobs.sum()).backward()
+    torch.optim.SGD(policy.model.parameters(), lr=0.1).step()
+    export = tmp_path / "export"
+    policy.save_pretrained(export)
+    sd = policy.model.state_dict()
+    weights = hashlib.sha1(b"".join(sd[k].detach().numpy().tobytes() for k in sorted(sd))).hexdigest()
+
     wav = write_wav(tmp_path / "c.wav", 3.0)
-    a = HFPolicyAdapter("policy", str(path), max_new_tokens=8)
-    c = ctx(clip_uris=[wav], clip_spans=[(0.0, 3.0)])
-    first = a.generate([{"role": "user", "content": "q"}], c)
-    assert isinstance(first, str)
-    assert a.generate([{"role": "user", "content": "q"}], c) == first  # seeded per (sample, mode)
+    messages = [{"role": "system", "content": "You are an assistant that reasons about who speaks when."},
+                {"role": "user", "content": "Which visible person spoke?\nA. left\nB. right"}]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", _LOAD_IN_EVAL, str(export), wav, json.dumps(messages)],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["raft_loaded"] == []
+    assert out["weights"] == weights
+    audio = decode_audio(wav, 0.0, 3.0)
+    ids = policy.generate(policy.processor.encode_chat(messages, audio), 1, 8, greedy=True)[0]
+    assert out["answer"] == policy.decode(ids)
+    assert out["sampled"][0] == out["sampled"][1]  # sampling is seeded per (sample, mode)

@@ -25,6 +25,10 @@ AUDIO, AUDIO_BOS, AUDIO_EOS = "<|AUDIO|>", "<|audio_bos|>", "<|audio_eos|>"
 IMAGE, VISION_BOS, VISION_EOS, VIDEO = "<|IMAGE|>", "<|vision_bos|>", "<|vision_eos|>", "<|VIDEO|>"
 SPECIALS = [EOS, IM_START, IM_END, AUDIO, AUDIO_BOS, AUDIO_EOS, IMAGE, VISION_BOS, VISION_EOS, VIDEO]
 
+# Each chat message is bounded to this many characters (its middle elided) unless a caller says
+# otherwise: tool results and cue dumps can exceed the thinker's context (4,096 positions for the
+# tiny model). RAFT's prompts and the evaluator's adapter both encode through the default.
+MAX_TURN_CHARS = 4000
 AUDIO_TOKENS_PER_S = 25.0  # Qwen2.5-Omni audio encoder: 40 ms per output token (two stride-2 stages over 10 ms mels)
 
 # Text the tiny tokenizer learns its merges from: the words our prompts and answers use.
@@ -60,6 +64,16 @@ def train_tiny_tokenizer(vocab_size: int, extra_text: list[str] | None = None):
     # PreTrainedTokenizerFast, not AutoTokenizer: the latter picks Qwen2's class and appends an id
     # past the vocabulary (PLATFORM.md).
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=EOS, padding_side="left")
+
+
+ELIDED = "\n[...]\n"
+
+
+def _bounded(text: str, max_chars: int | None) -> str:
+    if max_chars is None or len(text) <= max_chars:
+        return text
+    head = max_chars // 2
+    return text[:head] + ELIDED + text[len(text) - (max_chars - head):]
 
 
 @dataclass
@@ -147,8 +161,25 @@ class OmniProcessor:
     def encode(self, prompt: str, system: str = "", audio: np.ndarray | None = None,
                frames: list[tuple[float, np.ndarray]] = (), transcript_lines: list[tuple[str, float, float]] = ()
                ) -> Encoded:
-        """One chat-formatted prompt. ``transcript_lines`` are (line text, t0, t1) that appear verbatim
-        in ``prompt``; their token spans are returned so f_t(t) can be read off the LM states."""
+        """One system + user prompt: :meth:`encode_chat` of those two turns."""
+        return self.encode_chat([{"role": "system", "content": system}, {"role": "user", "content": prompt}],
+                                audio, frames, transcript_lines)
+
+    def encode_chat(self, messages: list[dict[str, str]], audio: np.ndarray | None = None,
+                    frames: list[tuple[float, np.ndarray]] = (),
+                    transcript_lines: list[tuple[str, float, float]] | None = None,
+                    max_turn_chars: int | None = MAX_TURN_CHARS) -> Encoded:
+        """Chat messages (``{"role", "content"}``) in Qwen's template, ready for the assistant's turn.
+
+        Each message is one ``<|im_start|>role\n...<|im_end|>`` turn, in order; an empty system turn
+        is left out. The clip's audio and frames open the first user turn (as Qwen2.5-Omni places
+        media). ``transcript_lines`` are (line text, t0, t1) that appear verbatim in a message after
+        the system turn; their token spans are returned so f_t(t) can be read off the LM states.
+        ``max_turn_chars`` bounds each message (None: no bound; default :data:`MAX_TURN_CHARS`, which
+        training and the evaluator's adapter both use): a longer one keeps its first and last halves
+        around an elision mark, so a question rendered after long cues survives."""
+        if not any(m["role"] == "user" for m in messages):
+            raise ValueError(f"encode_chat: messages need a 'user' turn; got roles {[m['role'] for m in messages]}")
         inputs: dict[str, torch.Tensor] = {}
         media = ""
         audio_times = np.zeros(0)
@@ -165,15 +196,25 @@ class OmniProcessor:
             for (t, _), thw in zip(frames, out["image_grid_thw"], strict=True):
                 media += VISION_BOS + IMAGE * int(thw.prod() // merge) + VISION_EOS
                 image_times.append(float(t))
-        head = (f"{IM_START}system\n{system}{IM_END}\n" if system else "") + f"{IM_START}user\n{media}"
-        text = f"{head}{prompt}{IM_END}\n{IM_START}assistant\n"
+        text, body = "", -1  # body: where the first non-system content starts (transcript lines are searched from there)
+        for m in messages:
+            content = _bounded(m["content"], max_turn_chars)
+            if m["role"] == "system" and not content:
+                continue
+            text += f"{IM_START}{m['role']}\n"
+            if m["role"] == "user" and media:
+                text, media = text + media, ""
+            if body < 0 and m["role"] != "system":
+                body = len(text)
+            text += f"{content}{IM_END}\n"
+        text += f"{IM_START}assistant\n"
         enc = self.tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
         inputs["input_ids"] = torch.tensor([enc["input_ids"]])
         inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
         spans = []
         offsets = enc["offset_mapping"]
-        for line, t0, t1 in transcript_lines:
-            c0 = text.find(line, len(head))
+        for line, t0, t1 in transcript_lines or ():
+            c0 = text.find(line, body)
             if c0 < 0:
                 continue
             c1 = c0 + len(line)
