@@ -85,6 +85,12 @@ class TrainConfig:
     # --- RAFT objective
     k: int = doc_field(4, "Candidates sampled per prompt.")
     beta: float = doc_field(1.0, "RRO temperature: w = softmax(beta (r - mean r)); inf = best-of-K.")
+    rro_skip_tied: bool = doc_field(
+        True, "Prompts whose K rewards are all equal (spread <= rro_tie_tol, e.g. all unparseable) give no RRO "
+        "gradient: uniform weights would raise the likelihood of every candidate, failures included. J_RRO is "
+        "then averaged over the other prompts; the tied share is logged as rro/tied_fraction."
+    )
+    rro_tie_tol: float = doc_field(1e-6, "Reward spread (max - min over the K candidates) at or below which a prompt is tied.")
     lambda_rro: float = doc_field(1.0, "Weight of J_RRO in L = L_align - lambda_rro J_RRO + alpha L_temp.")
     lambda_align: float = doc_field(1.0, "Weight of L_align (NLL of the reference answer); 0 for pure RRO.")
     alpha: float = doc_field(0.1, "Weight of the temporal-coherence loss L_temp (0 disables it).")
@@ -178,5 +184,7 @@ class TrainConfig:
         if set(self.verify) - set(COMPONENT_TOOL):
             raise ConfigError(f"train.verify: unknown {sorted(set(self.verify) - set(COMPONENT_TOOL))} "
                               f"(known: {sorted(COMPONENT_TOOL)})")
+        if self.rro_tie_tol < 0:
+            raise ConfigError("train.rro_tie_tol must be >= 0")
         if self.beta < 0:
             raise ConfigError("train.beta must be >= 0 (use .inf for best-of-K)")
