@@ -21,7 +21,10 @@ class TinyModelConfig:
     num_layers: int = doc_field(2, "LM decoder layers.")
     num_heads: int = doc_field(4, "LM attention heads.")
     num_kv_heads: int = doc_field(2, "LM key/value heads (grouped-query attention).")
-    intermediate_size: int = doc_field(512, "LM MLP width (512 puts one top-layer v_proj at ~0.5% of the tiny model).")
+    intermediate_size: int = doc_field(
+        336, "LM MLP width: Qwen2.5-Omni-7B's ratio to the hidden size (18944 / 3584 = 5.3), rounded to a multiple of "
+        "16, so the tiny model's split between attention and MLP parameters resembles the real one's."
+    )
     audio_d_model: int = doc_field(32, "Audio encoder width (projected to hidden_size by audio_tower.proj).")
     audio_layers: int = doc_field(1, "Audio encoder layers.")
     vision_hidden: int = doc_field(32, "Vision encoder width (merged to hidden_size by visual.merger).")
@@ -32,18 +35,23 @@ class TinyModelConfig:
 
 @dataclass
 class SRAConfig:
-    """Which parameters form theta_cross; everything else is frozen."""
+    """Which parameters form theta_cross; everything else is frozen (DESIGN §7 lists the presets' fractions)."""
 
     method: str = doc_field("sra", "sra: train the parameters matched below | lora: peft LoRA adapters on them | full.")
-    patterns: list[str] = doc_field(
-        doc="Regexes on parameter names always trained (sra) — the modality projectors/mergers by default.",
-        factory=lambda: [r"audio_tower\.proj\.weight$"],
+    preset: str = doc_field(
+        "cross_modal", "Named selection of theta_cross (raft.sra.PRESETS): cross_modal (default: the audio "
+        "projector, the vision merger's output layer, q/k/v of the top LM layer) | projectors | cross_modal_wide. "
+        "patterns / layer_patterns / top_layers, when set, replace the preset's."
     )
-    layer_patterns: list[str] = doc_field(
-        doc="Regexes, relative to a decoder layer, trained in the selected LM layers (sra) or adapted (lora).",
-        factory=lambda: [r"self_attn\.v_proj\.weight$"],
+    patterns: list[str] | None = doc_field(
+        None, "Regexes on parameter names always trained (sra); None: the preset's (the modality projectors)."
     )
-    top_layers: int = doc_field(1, "Select the top N decoder layers (ignored when layer_indices is set).")
+    layer_patterns: list[str] | None = doc_field(
+        None, "Regexes, relative to a decoder layer, trained in the selected LM layers (sra); None: the preset's."
+    )
+    top_layers: int | None = doc_field(
+        None, "Select the top N decoder layers (ignored when layer_indices is set); None: the preset's."
+    )
     layer_indices: list[int] | None = doc_field(None, "Explicit decoder layer indices (negative counts from the top).")
     lora_rank: int = doc_field(8, "LoRA rank (method=lora).")
     lora_alpha: float = doc_field(16.0, "LoRA scaling numerator (scale = alpha / rank).")
@@ -175,6 +183,10 @@ class TrainConfig:
             raise ConfigError("train.temporal_norm must be l2, layernorm or none")
         if self.sra.method not in ("sra", "lora", "full"):
             raise ConfigError("train.sra.method must be sra, lora or full")
+        from raft.sra import PRESETS
+
+        if self.sra.preset not in PRESETS:
+            raise ConfigError(f"train.sra.preset: unknown {self.sra.preset!r} (known: {sorted(PRESETS)})")
         if self.prompt_mode not in ("zero_shot", "guided", "agentic"):
             raise ConfigError("train.prompt_mode must be zero_shot, guided or agentic")
         if self.zero_stage not in (0, 1, 2, 3):
