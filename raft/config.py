@@ -156,9 +156,6 @@ class TrainConfig:
     keep_checkpoints: int = doc_field(2, "Checkpoints kept (Ray CheckpointConfig.num_to_keep).")
     max_failures: int = doc_field(1, "Worker-group restarts Ray Train allows (FailureConfig).")
     export: bool = doc_field(True, "Export the aligned weights in HF format after training.")
-    fail_at_step: int | None = doc_field(
-        None, "Fault injection for tests: rank 0 exits at this step once (a marker file records it)."
-    )
 
     def for_workers(self) -> TrainConfig:
         """This config with its local paths made absolute against the driver's working folder.
