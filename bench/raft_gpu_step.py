@@ -48,10 +48,6 @@ QWEN25_OMNI_7B = {
     "audio_config": {"encoder_attention_heads": 20, "encoder_ffn_dim": 5120, "n_window": 100},
     "vision_config": {"num_heads": 16, "intermediate_size": 3420, "fullatt_block_indexes": [7, 15, 23, 31]},
 }
-# theta_cross for the 7B shape: the audio projector, the vision merger's output layer and the top
-# decoder layer's q/k/v projections -> about 0.5% of the thinker (printed by apply_sra)
-SRA_7B = SRAConfig(method="sra", patterns=[r"audio_tower\.proj\.weight$", r"visual\.merger\.mlp\.2\.weight$"],
-                   layer_patterns=[r"self_attn\.(q|k|v)_proj\.weight$"], top_layers=1)
 H100_BF16_DENSE_TFLOPS = 989.4  # NVIDIA H100 SXM datasheet, dense (no sparsity)
 
 STG_Q = ("When does the speaker in the red shirt speak? Give intervals in seconds as JSON.\n"
@@ -233,7 +229,7 @@ def main(argv=None) -> int:
     proc = OmniProcessor.tiny(1024, MELS, PATCH, MERGE, frame_size, 30.0)
     model = build_model(args.shape, proc, device, dtype)
     policy = OmniPolicy(model, proc)
-    model, rep = apply_sra(model, SRA_7B if args.shape == "7b" else SRAConfig())
+    model, rep = apply_sra(model, SRAConfig())  # the default preset; DESIGN §7 gives its fraction per shape
     build_s = time.perf_counter() - t0
     tflops = matmul_tflops(device)
     info = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "torch": torch.__version__,

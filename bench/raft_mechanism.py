@@ -1,4 +1,4 @@
-"""The RAFT mechanism at small scale: SFT, then RAFT vs more SFT; SRA 0.5% vs LoRA 5%; with and without L_temp.
+"""The RAFT mechanism at small scale: SFT, then RAFT vs more SFT; SRA (cross_modal) vs LoRA 5%; with and without L_temp.
 
 Samples: curation's ``samples.parquet`` + ``clips.parquet`` when ``--curated DIR`` names a finished
 curation run, else built from the sample corpus's ground truth (``data/corpus/manifest.json``): per
@@ -10,7 +10,8 @@ Protocol (one process, torch threads 1, no Ray, to fit ~10 minutes on 2 shared c
 1. one supervised warm start of the tiny random model (all parameters, L_align only), evaluated:
    the "SFT" baseline;
 2. four branches from that same checkpoint, the same number of steps each, on theta_cross only:
-   more SFT (control), RAFT with SRA 0.5%, RAFT with LoRA 5%, RAFT with SRA 0.5% and no L_temp;
+   more SFT (control), RAFT with SRA, RAFT with LoRA 5%, RAFT with SRA and no L_temp
+   (SRA: the default preset, cross_modal; each branch's trainable fraction is computed and printed);
 3. each evaluated on the held-out split: mean reward, letter accuracy, STG tIoU (K samples per prompt).
 
     .venv/bin/python bench/raft_mechanism.py [--sft-steps 40] [--raft-steps 20] [--curated DIR]
@@ -40,8 +41,8 @@ from raft.rollout import SerialRollout, reward_settings, slim_clips  # noqa: E40
 from raft.sra import apply_sra  # noqa: E402
 
 CORPUS = Path("data/corpus")
-SRA_05 = SRAConfig(patterns=[], layer_patterns=[r"self_attn\.v_proj\.weight$"], top_layers=1)
-LORA_5 = SRAConfig(method="lora", lora_rank=24, top_layers=2)
+SRA = SRAConfig()  # the default preset (cross_modal); its fraction at the tiny shape is in DESIGN §7
+LORA_5 = SRAConfig(method="lora", lora_rank=20, top_layers=2)  # rank 20: about 5% of the tiny model
 
 
 def _val(v):
@@ -188,10 +189,10 @@ def main(argv=None):
     print(f"SFT warm start ({args.sft_steps} steps): {sft_eval}  [{time.perf_counter() - t_start:.0f} s]", flush=True)
 
     # 2. branches at equal steps from the same checkpoint
-    settings = [("more SFT (control), SRA 0.5% + L_temp", SRA_05, cfg.alpha, True),
-                ("RAFT, SRA 0.5% + L_temp", SRA_05, cfg.alpha, False),
+    settings = [("more SFT (control), SRA + L_temp", SRA, cfg.alpha, True),
+                ("RAFT, SRA + L_temp", SRA, cfg.alpha, False),
                 ("RAFT, LoRA 5% + L_temp", LORA_5, cfg.alpha, False),
-                ("RAFT, SRA 0.5%, no L_temp", SRA_05, 0.0, False)]
+                ("RAFT, SRA, no L_temp", SRA, 0.0, False)]
     rows = []
     for name, sra, alpha, sft in settings:
         pol, frac = branch(warm.model, base.processor, sra)

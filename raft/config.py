@@ -21,7 +21,10 @@ class TinyModelConfig:
     num_layers: int = doc_field(2, "LM decoder layers.")
     num_heads: int = doc_field(4, "LM attention heads.")
     num_kv_heads: int = doc_field(2, "LM key/value heads (grouped-query attention).")
-    intermediate_size: int = doc_field(512, "LM MLP width (512 puts one top-layer v_proj at ~0.5% of the tiny model).")
+    intermediate_size: int = doc_field(
+        336, "LM MLP width: Qwen2.5-Omni-7B's ratio to the hidden size (18944 / 3584 = 5.3), rounded to a multiple of "
+        "16, so the tiny model's split between attention and MLP parameters resembles the real one's."
+    )
     audio_d_model: int = doc_field(32, "Audio encoder width (projected to hidden_size by audio_tower.proj).")
     audio_layers: int = doc_field(1, "Audio encoder layers.")
     vision_hidden: int = doc_field(32, "Vision encoder width (merged to hidden_size by visual.merger).")
@@ -32,18 +35,23 @@ class TinyModelConfig:
 
 @dataclass
 class SRAConfig:
-    """Which parameters form theta_cross; everything else is frozen."""
+    """Which parameters form theta_cross; everything else is frozen (DESIGN §7 lists the presets' fractions)."""
 
     method: str = doc_field("sra", "sra: train the parameters matched below | lora: peft LoRA adapters on them | full.")
-    patterns: list[str] = doc_field(
-        doc="Regexes on parameter names always trained (sra) — the modality projectors/mergers by default.",
-        factory=lambda: [r"audio_tower\.proj\.weight$"],
+    preset: str = doc_field(
+        "cross_modal", "Named selection of theta_cross (raft.sra.PRESETS): cross_modal (default: the audio "
+        "projector, the vision merger's output layer, q/k/v of the top LM layer) | projectors | cross_modal_wide. "
+        "patterns / layer_patterns / top_layers, when set, replace the preset's."
     )
-    layer_patterns: list[str] = doc_field(
-        doc="Regexes, relative to a decoder layer, trained in the selected LM layers (sra) or adapted (lora).",
-        factory=lambda: [r"self_attn\.v_proj\.weight$"],
+    patterns: list[str] | None = doc_field(
+        None, "Regexes on parameter names always trained (sra); None: the preset's (the modality projectors)."
     )
-    top_layers: int = doc_field(1, "Select the top N decoder layers (ignored when layer_indices is set).")
+    layer_patterns: list[str] | None = doc_field(
+        None, "Regexes, relative to a decoder layer, trained in the selected LM layers (sra); None: the preset's."
+    )
+    top_layers: int | None = doc_field(
+        None, "Select the top N decoder layers (ignored when layer_indices is set); None: the preset's."
+    )
     layer_indices: list[int] | None = doc_field(None, "Explicit decoder layer indices (negative counts from the top).")
     lora_rank: int = doc_field(8, "LoRA rank (method=lora).")
     lora_alpha: float = doc_field(16.0, "LoRA scaling numerator (scale = alpha / rank).")
@@ -85,6 +93,12 @@ class TrainConfig:
     # --- RAFT objective
     k: int = doc_field(4, "Candidates sampled per prompt.")
     beta: float = doc_field(1.0, "RRO temperature: w = softmax(beta (r - mean r)); inf = best-of-K.")
+    rro_skip_tied: bool = doc_field(
+        True, "Prompts whose K rewards are all equal (spread <= rro_tie_tol, e.g. all unparseable) give no RRO "
+        "gradient: uniform weights would raise the likelihood of every candidate, failures included. J_RRO is "
+        "then averaged over the other prompts; the tied share is logged as rro/tied_fraction."
+    )
+    rro_tie_tol: float = doc_field(1e-6, "Reward spread (max - min over the K candidates) at or below which a prompt is tied.")
     lambda_rro: float = doc_field(1.0, "Weight of J_RRO in L = L_align - lambda_rro J_RRO + alpha L_temp.")
     lambda_align: float = doc_field(1.0, "Weight of L_align (NLL of the reference answer); 0 for pure RRO.")
     alpha: float = doc_field(0.1, "Weight of the temporal-coherence loss L_temp (0 disables it).")
@@ -142,9 +156,6 @@ class TrainConfig:
     keep_checkpoints: int = doc_field(2, "Checkpoints kept (Ray CheckpointConfig.num_to_keep).")
     max_failures: int = doc_field(1, "Worker-group restarts Ray Train allows (FailureConfig).")
     export: bool = doc_field(True, "Export the aligned weights in HF format after training.")
-    fail_at_step: int | None = doc_field(
-        None, "Fault injection for tests: rank 0 exits at this step once (a marker file records it)."
-    )
 
     def for_workers(self) -> TrainConfig:
         """This config with its local paths made absolute against the driver's working folder.
@@ -169,6 +180,10 @@ class TrainConfig:
             raise ConfigError("train.temporal_norm must be l2, layernorm or none")
         if self.sra.method not in ("sra", "lora", "full"):
             raise ConfigError("train.sra.method must be sra, lora or full")
+        from raft.sra import PRESETS
+
+        if self.sra.preset not in PRESETS:
+            raise ConfigError(f"train.sra.preset: unknown {self.sra.preset!r} (known: {sorted(PRESETS)})")
         if self.prompt_mode not in ("zero_shot", "guided", "agentic"):
             raise ConfigError("train.prompt_mode must be zero_shot, guided or agentic")
         if self.zero_stage not in (0, 1, 2, 3):
@@ -178,5 +193,7 @@ class TrainConfig:
         if set(self.verify) - set(COMPONENT_TOOL):
             raise ConfigError(f"train.verify: unknown {sorted(set(self.verify) - set(COMPONENT_TOOL))} "
                               f"(known: {sorted(COMPONENT_TOOL)})")
+        if self.rro_tie_tol < 0:
+            raise ConfigError("train.rro_tie_tol must be >= 0")
         if self.beta < 0:
             raise ConfigError("train.beta must be >= 0 (use .inf for best-of-K)")

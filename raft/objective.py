@@ -110,7 +110,7 @@ def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, 
     loss = cfg.lambda_align * l_align
     m["loss/align"] = l_align.item()
     if use_rro:
-        neg_j, stats = rro_loss(torch.stack(seq_lps), rewards, cfg.beta)
+        neg_j, stats = rro_loss(torch.stack(seq_lps), rewards, cfg.beta, cfg.rro_skip_tied, cfg.rro_tie_tol)
         loss = loss + cfg.lambda_rro * neg_j
         m["loss/rro"] = neg_j.item()
         m.update(stats)

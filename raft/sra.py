@@ -3,7 +3,8 @@
 theta_cross is chosen by config (``train.sra``):
 - ``sra``: parameters whose names match ``patterns`` (e.g. the audio projector, the vision merger)
   plus, inside the selected decoder layers (top N, or explicit indices), those matching
-  ``layer_patterns`` (e.g. the attention projections);
+  ``layer_patterns`` (e.g. the attention projections); a named preset (:data:`PRESETS`) gives all
+  three, and any of them set in the config replaces the preset's;
 - ``lora``: peft LoRA adapters on ``lora_targets`` inside the selected layers; the base is frozen;
 - ``full``: everything trains (a reference point, not SRA).
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 import torch
 
@@ -22,6 +24,47 @@ from raft.config import SRAConfig
 
 log = logging.getLogger(__name__)
 LAYER_PREFIX = "model.language_model.layers"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named theta_cross of the Qwen2.5-Omni thinker (parameter names as transformers builds it)."""
+
+    patterns: tuple[str, ...]  # on full parameter names
+    layer_patterns: tuple[str, ...]  # relative to model.language_model.layers.<i>.
+    top_layers: int
+    doc: str
+
+
+# The modality interfaces: audio_tower.proj maps the audio encoder's width to the LM's; the vision merger
+# fuses 2x2 patches (mlp.0, in the vision space) and maps them to the LM's width (mlp.2).
+_AUDIO_PROJ = r"audio_tower\.proj\."
+_MERGER_OUT = r"visual\.merger\.mlp\.2\."
+_MERGER = r"visual\.merger\."
+# In the LM decoder the audio and vision tokens sit in the same sequence as the text, so self-attention
+# is where modalities meet: q.k between a text and an audio/video position decides what the text reads
+# from the clip, v what it reads. o_proj and the MLP act on each position alone (after the mixing), as
+# any per-token layer does, so the cross-modal part of a layer is its q/k/v. The top layers are chosen
+# because they sit closest to the answer and reasoning, which is what RAFT's rewards judge.
+_QKV = r"self_attn\.(q|k|v)_proj\."
+_ATTN = r"self_attn\.(q|k|v|o)_proj\."
+PRESETS: dict[str, Preset] = {
+    "cross_modal": Preset((_AUDIO_PROJ, _MERGER_OUT), (_QKV,), 1,
+                          "audio projector, vision merger output layer, q/k/v of the top LM layer (default)"),
+    "projectors": Preset((_AUDIO_PROJ, _MERGER), (), 0, "audio projector and the whole vision merger, no LM layer"),
+    "cross_modal_wide": Preset((_AUDIO_PROJ, _MERGER), (_ATTN,), 2,
+                               "audio projector, whole vision merger, q/k/v/o of the top 2 LM layers"),
+}
+
+
+def resolve(cfg: SRAConfig) -> Preset:
+    """The selection in effect: the named preset with the fields the config sets replacing its own."""
+    if cfg.preset not in PRESETS:
+        raise ValueError(f"train.sra.preset: unknown {cfg.preset!r} (known: {sorted(PRESETS)})")
+    p = PRESETS[cfg.preset]
+    return Preset(tuple(p.patterns if cfg.patterns is None else cfg.patterns),
+                  tuple(p.layer_patterns if cfg.layer_patterns is None else cfg.layer_patterns),
+                  p.top_layers if cfg.top_layers is None else cfg.top_layers, p.doc)
 
 
 def num_decoder_layers(model: torch.nn.Module) -> int:
@@ -32,14 +75,15 @@ def selected_layers(model: torch.nn.Module, cfg: SRAConfig) -> list[int]:
     n = num_decoder_layers(model)
     if cfg.layer_indices is not None:
         return sorted({i % n for i in cfg.layer_indices})
-    return list(range(max(0, n - cfg.top_layers), n))
+    return list(range(max(0, n - resolve(cfg).top_layers), n))
 
 
 def cross_param_names(model: torch.nn.Module, cfg: SRAConfig) -> list[str]:
     """Names of the parameters method=sra trains."""
+    sel = resolve(cfg)
     layers = "|".join(str(i) for i in selected_layers(model, cfg))
-    pats = [re.compile(p) for p in cfg.patterns]
-    layer_pats = [re.compile(rf"{re.escape(LAYER_PREFIX)}\.({layers})\.{p}") for p in cfg.layer_patterns] if layers else []
+    pats = [re.compile(p) for p in sel.patterns]
+    layer_pats = [re.compile(rf"{re.escape(LAYER_PREFIX)}\.({layers})\.{p}") for p in sel.layer_patterns] if layers else []
     return [n for n, _ in model.named_parameters() if any(p.search(n) for p in pats + layer_pats)]
 
 
@@ -52,7 +96,9 @@ def trainable_report(model: torch.nn.Module) -> dict:
 def _apply_sra(model, cfg):
     names = set(cross_param_names(model, cfg))
     if not names:
-        raise ValueError(f"train.sra selects no parameters (patterns {cfg.patterns}, layers {cfg.layer_patterns})")
+        sel = resolve(cfg)
+        raise ValueError(f"train.sra selects no parameters (preset {cfg.preset}: patterns {list(sel.patterns)}, "
+                         f"layer_patterns {list(sel.layer_patterns)} in layers {selected_layers(model, cfg)})")
     for n, p in model.named_parameters():
         p.requires_grad_(n in names)
     return model

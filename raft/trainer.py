@@ -92,18 +92,6 @@ def _mean_across_workers(metrics: dict) -> dict:
     return {k: float(v) / dist.get_world_size() for k, v in zip(keys, t.tolist(), strict=True)}
 
 
-def _maybe_inject_failure(cfg: TrainConfig, step: int, rank: int, marker: str) -> None:
-    """Test hook: rank 0 dies hard once at ``fail_at_step``; the marker keeps the retry alive."""
-    if cfg.fail_at_step is not None and step == cfg.fail_at_step and rank == 0 and not os.path.exists(marker):
-        Path(marker).touch()
-        # Ray Train's controller collects reported results when it polls the workers (every
-        # RAY_TRAIN_HEALTH_CHECK_INTERVAL_S, 2 s by default); a worker that dies sooner takes its
-        # queued reports with it. Waiting out two polls makes the crash land after the last checkpoint
-        # is registered, as a real crash some time after a durable report does, so the test is not a race.
-        time.sleep(2 * float(os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "2.0")) + 1.0)
-        os._exit(1)
-
-
 def _export(engine, policy, cfg: TrainConfig, export_uri: str, scfg: StorageConfig) -> None:
     """HF-format aligned weights + processor, loadable by ``OmniPolicy.from_pretrained``."""
     import deepspeed
@@ -176,7 +164,6 @@ def train_loop_per_worker(config: dict) -> None:
 
     engine.train()
     for step in range(start, cfg.steps):
-        _maybe_inject_failure(cfg, step, rank, config["fault_marker"])
         t0 = time.perf_counter()
         batch = [get(i) for i in batch_indices(len(samples), step, cfg.batch_size, cfg.seed, rank, world)]
         loss, m = raft_loss(policy, batch, cfg, rollout, sft=step < cfg.sft_steps)
@@ -267,7 +254,6 @@ def fit(cfg: TrainConfig, samples_uri: str, clips_uri: str, storage_path: str, l
         train_loop_config={
             "train": to_dict(cfg), "storage": to_dict(scfg), "samples_uri": samples_uri, "clips_uri": clips_uri,
             "rollout": pool, "perception": perception, "log_dir": log_dir, "export_uri": export_uri,
-            "fault_marker": str(Path(log_dir) / ".fault_injected"),
         },
         scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
                                      resources_per_worker={"CPU": cfg.cpus_per_worker}),

@@ -64,3 +64,28 @@ def test_length_normalization():
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     assert torch.equal(sequence_logprob(tlp, mask, "sum"), torch.tensor([-2.0, -2.0]))
     assert torch.equal(sequence_logprob(tlp, mask, "mean"), torch.tensor([-1.0, -2.0]))
+
+
+def test_tied_groups_give_no_gradient_and_their_share_is_logged():
+    # prompt 0: all candidates unparseable (all 0); prompt 1: rewards differ; prompt 2: all equal within tolerance
+    r = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.0, 0.5], [0.7, 0.7 + 1e-8, 0.7]])
+    lp = torch.tensor([[-1.0, -2.0, -3.0], [-1.0, -2.0, -3.0], [-0.5, -0.6, -0.7]], requires_grad=True)
+    loss, stats = rro_loss(lp, r, beta=2.0)
+    loss.backward()
+    assert torch.equal(lp.grad[0], torch.zeros(3)) and torch.equal(lp.grad[2], torch.zeros(3))
+    # the one non-tied prompt carries the whole average: d(-J)/d log pi = -w (its softmax weights)
+    assert torch.allclose(lp.grad[1], -rro_weights(r[1:2], 2.0)[0])
+    assert stats["rro/tied_fraction"] == pytest.approx(2 / 3)
+    # opting out restores the plain average over all prompts: tied prompts are pushed up uniformly
+    lp2 = lp.detach().clone().requires_grad_(True)
+    rro_loss(lp2, r, beta=2.0, skip_tied=False)[0].backward()
+    assert torch.allclose(lp2.grad[0], torch.full((3,), -1 / 9))
+
+
+def test_all_tied_batch_is_zero_yet_backward_runs():
+    lp = torch.tensor([[-1.0, -2.0], [-3.0, -4.0]], requires_grad=True)
+    loss, stats = rro_loss(lp, torch.zeros(2, 2), beta=1.0)
+    assert loss.requires_grad and loss.item() == 0.0
+    loss.backward()
+    assert torch.equal(lp.grad, torch.zeros(2, 2))
+    assert stats["rro/tied_fraction"] == 1.0
