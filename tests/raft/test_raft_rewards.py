@@ -151,3 +151,95 @@ def test_claimed_intervals_are_clip_relative_like_the_question():
     media_seconds = item("answer: [[12.1, 13.8]]", task="STG", options=[], answer="[[2.1, 3.8]]",
                          answer_intervals=[(12.1, 13.8)])
     assert score_item(media_seconds, [shifted], {"answer": 1.0}).components["answer"] == 0.0
+
+
+# -- issue 11, defect 4: the rewards can be gamed ------------------------------------------------------------
+# CLIP (raft_synth.clip_row, moved 26.2 s into its file): S1 says "hello team the budget is ready" at
+# [0.2, 1.8], S2 says "good the design meeting is tomorrow" at [2.1, 3.8] (clip seconds); t1 is in sync
+# (0.9), t2 is 0.6 s off (0.5 * 0.2/0.6).
+START = 26.2
+SHIFTED = {**CLIP, "start_s": START, "end_s": START + 4.0,
+           "pred_turns": [{**t, "start": t["start"] + START, "end": t["end"] + START} for t in CLIP["pred_turns"]],
+           "pred_transcript": [{**t, "start": t["start"] + START, "end": t["end"] + START}
+                               for t in CLIP["pred_transcript"]],
+           "pred_active_speaker": [{**a, "times": [t + START for t in a["times"]]} for a in CLIP["pred_active_speaker"]],
+           "pred_face_tracks": [{**tr, "boxes": [{**b, "t": b["t"] + START} for b in tr["boxes"]]}
+                                for tr in CLIP["pred_face_tracks"]]}
+
+
+def _stg(text, question):
+    return item(text, task="STG", options=[], answer="[[0.2, 1.8]]", answer_intervals=[(START + 0.2, START + 1.8)],
+                question=question)
+
+
+@pytest.mark.parametrize("question", ['When does the person who says "hello team the budget is ready" speak?',
+                                      "When does the person speaking at 1.0 s speak?"])
+def test_diarization_scores_the_asked_speaker(question):
+    """S1 is asked about; S2's turn, exactly, used to score 1.0 (any speaker's turn was accepted)."""
+    w = {"diarization": 1.0}
+    right = score_item(_stg("answer: [[0.2, 1.8]]", question), [SHIFTED], w).components["diarization"]
+    other = score_item(_stg("answer: [[2.1, 3.8]]", question), [SHIFTED], w).components["diarization"]
+    assert right == pytest.approx(1.0)
+    assert other == 0.0
+    # without an anchor in the question, the best-matching speaker is scored
+    assert score_item(_stg("answer: [[2.1, 3.8]]", "When?"), [SHIFTED], w).components["diarization"] == pytest.approx(1.0)
+
+
+def test_diarization_is_iou_not_precision():
+    """A tiny interval inside the turn used to score 1.0 (covered / claimed); so did nothing outside the
+    clip. Now both a tiny claim and one padded to the whole clip score their IoU."""
+    w, q = {"diarization": 1.0}, 'When does the person who says "hello team" speak?'
+    tiny = score_item(_stg("answer: [[1.0, 1.1]]", q), [SHIFTED], w).components["diarization"]
+    padded = score_item(_stg("answer: [[-50.0, 500.0]]", q), [SHIFTED], w).components["diarization"]
+    assert tiny == pytest.approx(0.1 / 1.6)
+    assert padded == pytest.approx(1.6 / 4.0)  # the claim is cut to the clip span before the IoU
+
+
+def test_sync_attribution_comes_from_the_answer_only():
+    """Naming the in-sync track t1 in reflect while answering B (t2) used to earn t1's sync."""
+    w = {"sync": 1.0, "face": 1.0}
+    honest = score_item(item("plan: x\nact: sync_check\nreflect: ok\nanswer: B"), [SHIFTED], w).components
+    named = score_item(item("plan: t1\nact: sync_check\nreflect: t1 t1 is in sync\nanswer: B"), [SHIFTED], w).components
+    assert named == honest
+    assert named["sync"] == pytest.approx(0.5 * 0.2 / 0.6)
+    # naming every track in the answer scores its weakest track, not their mean
+    every = score_item(item("answer: t1 or t2", options=[]), [SHIFTED], w).components
+    assert every["sync"] == pytest.approx(min(0.9, 0.5 * 0.2 / 0.6))
+
+
+def test_inapplicable_components_are_left_out_of_the_total():
+    """A claim that checks out badly must lower r: answering B and naming t2 (out of sync) used to add
+    0.5 * sync to the total; now the total is the weighted mean over applicable components times W."""
+    weights = reward_settings(TrainConfig())[0]
+    total_w = sum(weights.values())
+    bare = score_item(item("plan: x\nact: sync_check\nreflect: ok\nanswer: -", options=[]), [SHIFTED], weights)
+    claim = score_item(item("plan: x\nact: sync_check\nreflect: ok\nanswer: t2", options=[]), [SHIFTED], weights)
+    applicable = {k: v for k, v in claim.components.items() if v is not None}
+    assert set(applicable) == {"format", "sync", "face"}  # no label: answer does not apply
+    want = total_w * sum(weights[k] * v for k, v in applicable.items()) / sum(weights[k] for k in applicable)
+    assert claim.total == pytest.approx(want)
+    assert bare.total == pytest.approx(total_w)  # format only, and it is perfect
+    assert claim.total < bare.total
+
+
+def test_copying_the_transcript_scores_below_a_summary():
+    """Guided prompts show the transcript; a verbatim copy used to score 1.0 on speech."""
+    w = {"speech": 1.0}
+    copy = "reflect: ok\nanswer: S1: hello team the budget is ready S2: good the design meeting is tomorrow"
+    summary = "reflect: ok\nanswer: S1 reports a budget ready; S2 sets the design meeting for tomorrow"
+    s_copy = score_item(item(copy, options=[]), [SHIFTED], w).components["speech"]
+    s_summary = score_item(item(summary, options=[]), [SHIFTED], w).components["speech"]
+    assert s_summary > 0.5 > s_copy
+
+
+def test_reward_weights_are_a_mapping_of_registered_names():
+    from infra.config import ConfigError, from_dict
+
+    cfg = from_dict(TrainConfig, {"rewards": {"answer": 3.0, "face": 0.0}})
+    assert cfg.rewards == {**TrainConfig().rewards, "answer": 3.0, "face": 0.0}  # the rest keep their default
+    assert TrainConfig().rewards == {"sync": 0.5, "face": 0.5, "speech": 0.5, "diarization": 0.5, "answer": 2.0,
+                                     "format": 1.0}
+    with pytest.raises(ConfigError, match=r"'lipsync'.*registered: \['answer', 'diarization'"):
+        from_dict(TrainConfig, {"rewards": {"lipsync": 1.0}})
+    with pytest.raises(ConfigError, match="train.rewards.answer"):
+        from_dict(TrainConfig, {"rewards": {"answer": "high"}}, prefix="train")
