@@ -62,16 +62,15 @@ class SRAConfig:
     )
 
 
-@dataclass
-class RewardWeights:
-    """lambda_c of r = sum_c lambda_c * s_c; components with weight 0 are not computed."""
-
-    sync: float = doc_field(0.5, "Attributed face track is in sync with the speech (pred_active_speaker).")
-    face: float = doc_field(0.5, "Attributed person is visible and active in the claimed span.")
-    speech: float = doc_field(0.5, "Quoted/summarized words agree with the ASR transcript.")
-    diarization: float = doc_field(0.5, "Claimed intervals are covered by one predicted speaker's turns.")
-    answer: float = doc_field(2.0, "Answer correctness against the sample's label (accuracy / tIoU / word F1).")
-    format: float = doc_field(1.0, "Output has the plan / act / reflect / answer sections.")
+# lambda_c of the reward, keyed by the component names registered in raft.rewards.REWARDS.
+DEFAULT_REWARD_WEIGHTS: dict[str, float] = {
+    "sync": 0.5,  # the track the answer attributes is in sync with the speech (pred_active_speaker)
+    "face": 0.5,  # the person the answer attributes is visible and active in the claimed span
+    "speech": 0.5,  # the candidate's words were heard by the ASR, less what it copied verbatim
+    "diarization": 0.5,  # claimed intervals agree (IoU) with the asked speaker's predicted turns
+    "answer": 2.0,  # correctness against the sample's label (accuracy / tIoU / word F1)
+    "format": 1.0,  # plan / act / reflect / answer sections present
+}
 
 
 @dataclass
@@ -120,7 +119,12 @@ class TrainConfig:
     )
     temperature: float = doc_field(1.0, "Sampling temperature for candidates.")
     top_p: float = doc_field(1.0, "Nucleus sampling for candidates.")
-    rewards: RewardWeights = doc_field(doc="Reward component weights.", factory=RewardWeights)
+    rewards: dict[str, float] = doc_field(
+        doc="Reward weights lambda_c by registered component name (raft.rewards.REWARDS): sync, face, speech, "
+        "diarization, answer, format. Names left out keep their default; 0 turns a component off; an unknown "
+        "name is an error. r renormalises over the components that apply to a candidate (DESIGN §7).",
+        factory=lambda: dict(DEFAULT_REWARD_WEIGHTS),
+    )
     sync_offset_tol_s: float = doc_field(0.2, "AV offset (s) under which a track counts as in sync.")
     verify: list[str] = doc_field(
         doc="Reward components that re-run perception on the clip span instead of reading pred_* (raft.verify): "
@@ -156,6 +160,10 @@ class TrainConfig:
     keep_checkpoints: int = doc_field(2, "Checkpoints kept (Ray CheckpointConfig.num_to_keep).")
     max_failures: int = doc_field(1, "Worker-group restarts Ray Train allows (FailureConfig).")
     export: bool = doc_field(True, "Export the aligned weights in HF format after training.")
+
+    def __post_init__(self) -> None:
+        # A partial mapping (``--set train.rewards.answer=3``) overrides only the names it gives.
+        self.rewards = {**DEFAULT_REWARD_WEIGHTS, **self.rewards}
 
     def for_workers(self) -> TrainConfig:
         """This config with its local paths made absolute against the driver's working folder.
@@ -195,5 +203,13 @@ class TrainConfig:
                               f"(known: {sorted(COMPONENT_TOOL)})")
         if self.rro_tie_tol < 0:
             raise ConfigError("train.rro_tie_tol must be >= 0")
+        from raft.rewards import REWARDS
+
+        unknown = sorted(set(self.rewards) - set(REWARDS))
+        if unknown:
+            raise ConfigError(f"train.rewards: unknown reward component(s) {unknown} (registered: {sorted(REWARDS)})")
+        negative = sorted(k for k, w in self.rewards.items() if w < 0)
+        if negative:
+            raise ConfigError(f"train.rewards: weights must be >= 0, got {negative}")
         if self.beta < 0:
             raise ConfigError("train.beta must be >= 0 (use .inf for best-of-K)")

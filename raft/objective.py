@@ -49,7 +49,7 @@ def reward_item(p: Prompt, text: str) -> RewardItem:
         sample_id=s["sample_id"], task=s["task"], clip_ids=list(s["clip_ids"]), text=text, sample=s,
         options=list(s.get("options") or []), answer=s.get("answer") or "",
         answer_intervals=[(i["start"], i["end"]) for i in (s.get("answer_intervals") or [])],
-        references=list(s.get("references") or []),
+        references=list(s.get("references") or []), question=s.get("question") or "",
     )
 
 

@@ -1,9 +1,27 @@
-"""Perceptual rewards: r = sum_c lambda_c * s_c(y, clip), one plugin per component c (DESIGN §7).
+"""Perceptual rewards: one plugin per component c (DESIGN §7), combined over the components that apply.
 
 Every component maps (item, parsed candidate, clips) to a score in [0, 1] or None:
 - None means "not applicable" (the candidate makes no claim the component can check, e.g. it
-  names no face track); it contributes 0, so evidence-backed claims earn reward and silence earns none.
+  names no face track). Such a component is left out of the total, which is the weighted mean over
+  the applicable components, rescaled to the full weight sum W = sum_c lambda_c:
+
+      r = W * sum_{c applicable} lambda_c s_c / sum_{c applicable} lambda_c
+
+  So a claim that checks out poorly lowers r instead of only adding to it, and silence neither
+  earns nor loses (r keeps the range [0, W] it had as a plain sum, so train.beta keeps its scale).
 - An unparseable candidate gets the minimum of every component (0, so r = 0) and is logged.
+
+What each component trusts, so that it cannot be gamed by claiming more:
+- sync / face read only the tracks the *answer* attributes (the chosen option's text, or the
+  answer's own text), never plan or reflect; a claim naming several tracks is as good as its
+  weakest one, so naming every track scores no better than the worst of them.
+- diarization scores the claimed intervals against one predicted speaker: the asked one where
+  the question anchors them (a quote of their line, found in pred_transcript; or "the person
+  speaking at T s"), else the best-matching one; by temporal IoU inside the clip span, so a tiny
+  interval and an interval padded to the whole clip both score low.
+- speech: precision of the candidate's content words against the ASR, times the share of its words
+  *not* copied verbatim (in a run of COPY_NGRAM words) from the transcript: the guided prompt
+  shows the transcript, and a copy of it is not a summary.
 
 Perceptual components read only ``pred_*`` columns (what perception saw); ``answer`` reads the
 sample's label. With ``train.verify`` those columns are first replaced by a fresh perception run on
@@ -26,6 +44,9 @@ from infra import intervals as iv
 log = logging.getLogger(__name__)
 
 KNOWN_TOOLS = {"diarize", "transcribe", "detect_faces", "track_faces", "sync_check", "active_speaker"}
+COPY_NGRAM = 4  # words in a row, copied verbatim from the transcript, that count as copying
+_QUOTE = re.compile(r'"([^"]+)"')
+_SPEAKING_AT = re.compile(r"speaking at (\d+(?:\.\d+)?) s")
 _STOP = set("the and for are was were that this with from what when who which have has had not you they "
             "she his her him its our use ok answer plan act reflect".split())
 
@@ -43,6 +64,7 @@ class RewardItem:
     answer_intervals: list[tuple[float, float]] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
     sample: dict = field(default_factory=dict)  # the sample row: the task contract scores the answer against it
+    question: str = ""  # the diarization component finds the asked speaker in it
 
 
 @dataclass
@@ -99,14 +121,15 @@ def _words(text: str) -> list[str]:
 
 
 def _attributed_tracks(item: RewardItem, parsed: Parsed, clips: list[dict]) -> list[str]:
-    """Face tracks the candidate attributes: track ids named in its chosen option or in its own text."""
+    """Face tracks the answer attributes: track ids named in the chosen option or in the answer itself.
+
+    Plan and reflect are not read: naming a well-synced track there is not a claim about who spoke."""
     ids = {t["track_id"] for c in clips for t in (c.get("pred_face_tracks") or [])}
     text = parsed.answer or ""
     if parsed.letter and item.options:
         idx = ord(parsed.letter) - ord("A")
         if idx < len(item.options):
             text += " " + item.options[idx]
-    text += " " + parsed.sections.get("reflect", "")
     return sorted(t for t in ids if re.search(rf"(?<![\w-]){re.escape(t)}(?![\w-])", text))
 
 
@@ -115,7 +138,70 @@ def _active(clips: list[dict], track: str) -> dict | None:
 
 
 def _claimed_span(parsed: Parsed, clips: list[dict]) -> list[tuple[float, float]]:
-    return parsed.intervals or [(c["start_s"], c["end_s"]) for c in clips]
+    return parsed.intervals or _clip_span(clips)
+
+
+def _clip_span(clips: list[dict]) -> list[tuple[float, float]]:
+    return [(float(c["start_s"]), float(c["end_s"])) for c in clips]
+
+
+def _within(ivs: list[tuple[float, float]], span: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of ``ivs`` inside ``span``."""
+    pieces = [(max(s1, s2), min(e1, e2)) for s1, e1 in ivs for s2, e2 in span]
+    return [(s, e) for s, e in pieces if e > s]
+
+
+def _turns_by_speaker(clips: list[dict]) -> dict[str, list[tuple[float, float]]]:
+    by_spk: dict[str, list[tuple[float, float]]] = {}
+    for c in clips:
+        for t in c.get("pred_turns") or []:
+            by_spk.setdefault(str(t["speaker"]), []).append((float(t["start"]), float(t["end"])))
+    return by_spk
+
+
+def _speaker_at(by_spk: dict[str, list[tuple[float, float]]], s: float, e: float) -> str | None:
+    """The predicted speaker who talks most in [s, e]; for an instant (s == e), the one whose turn is nearest."""
+    if e > s:
+        best = max(by_spk, key=lambda k: _intersect_len(by_spk[k], [(s, e)]), default=None)
+        if best is not None and _intersect_len(by_spk[best], [(s, e)]) > 0:
+            return best
+    dist = {k: min(max(a - s, s - b, 0.0) for a, b in ivs) for k, ivs in by_spk.items() if ivs}
+    return min(dist, key=lambda k: dist[k]) if dist else None
+
+
+def _asked_speaker(item: RewardItem, clips: list[dict], by_spk: dict[str, list[tuple[float, float]]]) -> str | None:
+    """The predicted speaker the question asks about, where it anchors one (as eval/tasks/stg.py names
+    them): 'the person who says "<quote>"' -> the pred_transcript segment sharing most words with the
+    quote, and its speaker; 'the person speaking at T s' (clip seconds) -> the pred speaker at T."""
+    quoted = _QUOTE.search(item.question)
+    if quoted:
+        want = set(_words(quoted.group(1)))
+        segs = [(len(want & set(_words(seg.get("text") or ""))), seg)
+                for c in clips for seg in (c.get("pred_transcript") or [])]
+        n, seg = max(segs, key=lambda x: x[0], default=(0, None))
+        if n and seg is not None:
+            # ASR segments may carry no speaker (''): the diarization's speaker of that stretch then
+            return str(seg.get("speaker") or "") or _speaker_at(by_spk, float(seg["start"]), float(seg["end"]))
+    moment = _SPEAKING_AT.search(item.question)
+    if moment and clips:
+        t = float(moment.group(1)) + float(clips[0]["start_s"])
+        return _speaker_at(by_spk, t, t)
+    return None
+
+
+def _copied_share(text: str, clips: list[dict]) -> float:
+    """Share of the text's words that sit in a run of COPY_NGRAM words found verbatim in one transcript segment."""
+    toks = re.findall(r"[a-z']+", text.lower())
+    grams = set()
+    for c in clips:
+        for seg in c.get("pred_transcript") or []:
+            st = re.findall(r"[a-z']+", (seg.get("text") or "").lower())
+            grams |= {tuple(st[i : i + COPY_NGRAM]) for i in range(len(st) - COPY_NGRAM + 1)}
+    copied = [False] * len(toks)
+    for i in range(len(toks) - COPY_NGRAM + 1):
+        if tuple(toks[i : i + COPY_NGRAM]) in grams:
+            copied[i : i + COPY_NGRAM] = [True] * COPY_NGRAM
+    return sum(copied) / len(toks) if toks else 0.0
 
 
 # -- components ----------------------------------------------------------------------------------
@@ -139,7 +225,8 @@ def answer_reward(item: RewardItem, parsed: Parsed, clips: list[dict], opts: Rew
 
 @register("sync")
 def sync_reward(item: RewardItem, parsed: Parsed, clips: list[dict], opts: RewardOptions) -> float | None:
-    """Attributed tracks' AV sync: confidence in [0, 1], scaled by tol/|offset| beyond the tolerance."""
+    """Attributed tracks' AV sync: confidence in [0, 1], scaled by tol/|offset| beyond the tolerance; the
+    weakest attributed track counts (naming more tracks cannot raise it)."""
     scores = []
     for track in _attributed_tracks(item, parsed, clips):
         a = _active(clips, track)
@@ -148,12 +235,13 @@ def sync_reward(item: RewardItem, parsed: Parsed, clips: list[dict], opts: Rewar
         conf = min(max(float(a["sync_confidence"] or 0.0), 0.0), 1.0)
         off, tol_s = abs(float(a["sync_offset_s"] or 0.0)), opts.sync_offset_tol_s
         scores.append(conf * (1.0 if off <= tol_s else tol_s / off))
-    return sum(scores) / len(scores) if scores else None
+    return min(scores) if scores else None
 
 
 @register("face")
 def face_reward(item: RewardItem, parsed: Parsed, clips: list[dict], opts: RewardOptions) -> float | None:
-    """Attributed tracks are visible (have boxes) and active (mean ASD score) in the claimed span."""
+    """Attributed tracks are visible (have boxes) and active (mean ASD score) in the claimed span; the
+    weakest attributed track counts."""
     tracks = _attributed_tracks(item, parsed, clips)
     if not tracks:
         return None
@@ -166,33 +254,34 @@ def face_reward(item: RewardItem, parsed: Parsed, clips: list[dict], opts: Rewar
         a = _active(clips, track)
         act = [s for t, s in zip(a["times"], a["scores"], strict=False) if inside(t)] if a else []
         scores.append(min(max(sum(act) / len(act), 0.0), 1.0) if boxes and act else 0.0)
-    return sum(scores) / len(scores)
+    return min(scores)
 
 
 @register("speech")
 def speech_reward(item: RewardItem, parsed: Parsed, clips: list[dict], opts: RewardOptions) -> float | None:
-    """Precision of the candidate's content words (answer + reflect) against the ASR transcript."""
-    words = _words(f"{parsed.answer or ''} {parsed.sections.get('reflect', '')}")
+    """Precision of the candidate's content words (answer + reflect) against the ASR transcript, times
+    the share of its words not copied verbatim from it (a copy of the prompt's cues scores near 0)."""
+    text = f"{parsed.answer or ''} {parsed.sections.get('reflect', '')}"
+    words = _words(text)
     if len(words) < 2:
         return None
     heard = {w for c in clips for seg in (c.get("pred_transcript") or []) for w in _words(seg["text"])}
-    return sum(w in heard for w in words) / len(words)
+    return sum(w in heard for w in words) / len(words) * (1.0 - _copied_share(text, clips))
 
 
 @register("diarization")
 def diarization_reward(item: RewardItem, parsed: Parsed, clips: list[dict], opts: RewardOptions) -> float | None:
-    """Claimed intervals covered by one predicted speaker: max over speakers of covered / claimed."""
+    """Temporal IoU, inside the clip span, of the claimed intervals with one predicted speaker's turns:
+    the speaker the question asks about where it anchors one, else the best-matching speaker."""
     if not parsed.intervals:
         return None
-    claimed = _union_len(parsed.intervals)
-    if claimed <= 0:
-        return 0.0
-    by_spk: dict[str, list[tuple[float, float]]] = {}
-    for c in clips:
-        for t in c.get("pred_turns") or []:
-            by_spk.setdefault(t["speaker"], []).append((t["start"], t["end"]))
-    best = max((_intersect_len(parsed.intervals, ivs) for ivs in by_spk.values()), default=0.0)
-    return min(best / claimed, 1.0)
+    span = _clip_span(clips)
+    claimed = _within(parsed.intervals, span) if span else parsed.intervals
+    by_spk = {k: _within(v, span) for k, v in _turns_by_speaker(clips).items()}
+    asked = _asked_speaker(item, clips, by_spk)
+    if asked is not None:
+        return tiou(claimed, by_spk.get(asked, []))
+    return max((tiou(claimed, ivs) for ivs in by_spk.values()), default=0.0)
 
 
 def parse_candidate(item: RewardItem, clips: list[dict]) -> Parsed:
@@ -215,7 +304,8 @@ class RewardResult:
 
 def score_item(item: RewardItem, clips: list[dict], weights: dict[str, float],
                opts: RewardOptions | None = None) -> RewardResult:
-    """r = sum_c w_c s_c over components with a non-zero weight; unparseable -> every component 0."""
+    """r = W * (weighted mean of the applicable components), W the sum of the non-zero weights (module
+    docstring); unparseable -> every component at its minimum and r = 0."""
     parsed = parse_candidate(item, clips)
     active = {k: w for k, w in weights.items() if w}
     if not parsed.ok:
@@ -223,5 +313,7 @@ def score_item(item: RewardItem, clips: list[dict], weights: dict[str, float],
         return RewardResult(0.0, {k: RANGES[k][0] for k in active}, False)
     opts = opts or RewardOptions()
     comps = {name: REWARDS[name](item, parsed, clips, opts) for name in active}
-    total = sum(active[k] * v for k, v in comps.items() if v is not None)
+    applicable = {k: v for k, v in comps.items() if v is not None}
+    w_app = sum(active[k] for k in applicable)
+    total = sum(active.values()) * sum(active[k] * v for k, v in applicable.items()) / w_app if w_app else 0.0
     return RewardResult(float(total), comps, True)

@@ -15,8 +15,6 @@ pickle, so the driver can build one pool and hand it to every Ray Train worker.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from raft.config import TrainConfig
 from raft.rewards import RewardItem, RewardOptions, RewardResult, score_item
 from raft.verify import Verifier
@@ -27,12 +25,12 @@ CLIP_COLUMNS = ("clip_id", "media_uri", "audio_uri", "start_s", "end_s", "pred_t
 
 
 def reward_settings(cfg: TrainConfig) -> tuple[dict[str, float], RewardOptions]:
-    return asdict(cfg.rewards), RewardOptions(sync_offset_tol_s=cfg.sync_offset_tol_s)
+    return dict(cfg.rewards), RewardOptions(sync_offset_tol_s=cfg.sync_offset_tol_s)
 
 
 def verify_settings(cfg: TrainConfig, perception: dict | None = None) -> dict:
     """Keyword arguments of :class:`RewardScorer` for verification; components with weight 0 are skipped."""
-    weights = asdict(cfg.rewards)
+    weights = cfg.rewards
     return {"verify": [c for c in cfg.verify if weights.get(c)], "perception": perception,
             "verify_span_s": cfg.verify_span_s}
 

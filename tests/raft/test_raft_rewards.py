@@ -98,13 +98,14 @@ def test_verification_runs_perception_once_per_clip_span():
     # ES2004a: one speaker talks from 0.42 s to 3.41 s ("I can send everyone the report after lunch.")
     clip = speech_clip("w0", 0.0, 4.0)
     weights = {**reward_settings(TrainConfig())[0], "answer": 0.0, "format": 0.0, "sync": 0.0, "face": 0.0}
-    stg = [item("answer: [[0.6, 1.4]]", sample_id=f"c{k}", task="STG", options=[], answer="", clip_ids=["w0"])
+    stg = [item("answer: [[0.4, 3.4]]", sample_id=f"c{k}", task="STG", options=[], answer="", clip_ids=["w0"])
            for k in range(5)]
     stored = RewardScorer({"w0": clip}, weights, OPTS).score(stg)
     assert all(r.components["diarization"] == 0.0 for r in stored)  # the stored metadata has no turns
     scorer = RewardScorer({"w0": clip}, weights, OPTS, verify=["diarization"])
     verified = scorer.score(stg)
-    assert all(r.components["diarization"] == pytest.approx(1.0) for r in verified)  # perception hears one speaker
+    # perception hears one speaker over about the claimed span (IoU, not mere containment)
+    assert all(r.components["diarization"] == pytest.approx(1.0, abs=0.1) for r in verified)
     assert scorer.tool_calls() == 1  # five candidates, one diarize run
     with pytest.raises(ValueError, match="no perception tool"):
         Verifier(["answer"])
@@ -159,3 +160,89 @@ def test_claimed_intervals_are_clip_relative_like_the_question():
     media_seconds = item(f"answer: [[{off + 2.1:.1f}, {off + 3.8:.1f}]]", task="STG", options=[], answer="[[2.1, 3.8]]",
                          answer_intervals=[(off + 2.1, off + 3.8)])
     assert score_item(media_seconds, [CLIP], {"answer": 1.0}).components["answer"] == 0.0
+
+
+# -- issue 11, defect 4: the rewards can be gamed ------------------------------------------------------------
+# CLIP (raft_synth.clip_row, moved 26.2 s into its file): S1 says "hello team the budget is ready" at
+# [0.2, 1.8], S2 says "good the design meeting is tomorrow" at [2.1, 3.8] (clip seconds); t1 is in sync
+# (0.9), t2 is 0.6 s off (0.5 * 0.2/0.6).
+START = CLIP["start_s"]  # 26.2: raft_synth clips start that far into their files
+SHIFTED = CLIP
+
+
+def _stg(text, question):
+    return item(text, task="STG", options=[], answer="[[0.2, 1.8]]", answer_intervals=[(START + 0.2, START + 1.8)],
+                question=question)
+
+
+@pytest.mark.parametrize("question", ['When does the person who says "hello team the budget is ready" speak?',
+                                      "When does the person speaking at 1.0 s speak?"])
+def test_diarization_scores_the_asked_speaker(question):
+    """S1 is asked about; S2's turn, exactly, used to score 1.0 (any speaker's turn was accepted)."""
+    w = {"diarization": 1.0}
+    right = score_item(_stg("answer: [[0.2, 1.8]]", question), [SHIFTED], w).components["diarization"]
+    other = score_item(_stg("answer: [[2.1, 3.8]]", question), [SHIFTED], w).components["diarization"]
+    assert right == pytest.approx(1.0)
+    assert other == 0.0
+    # without an anchor in the question, the best-matching speaker is scored
+    assert score_item(_stg("answer: [[2.1, 3.8]]", "When?"), [SHIFTED], w).components["diarization"] == pytest.approx(1.0)
+
+
+def test_diarization_is_iou_not_precision():
+    """A tiny interval inside the turn used to score 1.0 (covered / claimed); so did nothing outside the
+    clip. Now both a tiny claim and one padded to the whole clip score their IoU."""
+    w, q = {"diarization": 1.0}, 'When does the person who says "hello team" speak?'
+    tiny = score_item(_stg("answer: [[1.0, 1.1]]", q), [SHIFTED], w).components["diarization"]
+    padded = score_item(_stg("answer: [[0.0, 500.0]]", q), [SHIFTED], w).components["diarization"]
+    assert tiny == pytest.approx(0.1 / 1.6)
+    assert padded == pytest.approx(1.6 / 4.0)  # the claim is cut to the clip span before the IoU
+
+
+def test_sync_attribution_comes_from_the_answer_only():
+    """Naming the in-sync track t1 in reflect while answering B (t2) used to earn t1's sync."""
+    w = {"sync": 1.0, "face": 1.0}
+    honest = score_item(item("plan: x\nact: sync_check\nreflect: ok\nanswer: B"), [SHIFTED], w).components
+    named = score_item(item("plan: t1\nact: sync_check\nreflect: t1 t1 is in sync\nanswer: B"), [SHIFTED], w).components
+    assert named == honest
+    assert named["sync"] == pytest.approx(0.5 * 0.2 / 0.6)
+    # naming every track in the answer scores its weakest track, not their mean
+    every = score_item(item("answer: t1 or t2", task="AVDS", options=[], sample={}), [SHIFTED], w).components
+    assert every["sync"] == pytest.approx(min(0.9, 0.5 * 0.2 / 0.6))
+
+
+def test_inapplicable_components_are_left_out_of_the_total():
+    """A claim that checks out badly must lower r: answering B and naming t2 (out of sync) used to add
+    0.5 * sync to the total; now the total is the weighted mean over applicable components times W."""
+    weights = reward_settings(TrainConfig())[0]
+    total_w = sum(weights.values())
+    bare = score_item(item("plan: x\nact: sync_check\nreflect: ok\nanswer: -", task="AVDS", options=[], sample={}), [SHIFTED], weights)
+    claim = score_item(item("plan: x\nact: sync_check\nreflect: ok\nanswer: t2", task="AVDS", options=[], sample={}), [SHIFTED], weights)
+    applicable = {k: v for k, v in claim.components.items() if v is not None}
+    assert set(applicable) == {"format", "sync", "face"}  # no label: answer does not apply
+    want = total_w * sum(weights[k] * v for k, v in applicable.items()) / sum(weights[k] for k in applicable)
+    assert claim.total == pytest.approx(want)
+    assert bare.total == pytest.approx(total_w)  # format only, and it is perfect
+    assert claim.total < bare.total
+
+
+def test_copying_the_transcript_scores_below_a_summary():
+    """Guided prompts show the transcript; a verbatim copy used to score 1.0 on speech."""
+    w = {"speech": 1.0}
+    copy = "reflect: ok\nanswer: S1: hello team the budget is ready S2: good the design meeting is tomorrow"
+    summary = "reflect: ok\nanswer: S1 reports a budget ready; S2 sets the design meeting for tomorrow"
+    s_copy = score_item(item(copy, task="AVDS", options=[], sample={}), [SHIFTED], w).components["speech"]
+    s_summary = score_item(item(summary, task="AVDS", options=[], sample={}), [SHIFTED], w).components["speech"]
+    assert s_summary > 0.5 > s_copy
+
+
+def test_reward_weights_are_a_mapping_of_registered_names():
+    from infra.config import ConfigError, from_dict
+
+    cfg = from_dict(TrainConfig, {"rewards": {"answer": 3.0, "face": 0.0}})
+    assert cfg.rewards == {**TrainConfig().rewards, "answer": 3.0, "face": 0.0}  # the rest keep their default
+    assert TrainConfig().rewards == {"sync": 0.5, "face": 0.5, "speech": 0.5, "diarization": 0.5, "answer": 2.0,
+                                     "format": 1.0}
+    with pytest.raises(ConfigError, match=r"'lipsync'.*registered: \['answer', 'diarization'"):
+        from_dict(TrainConfig, {"rewards": {"lipsync": 1.0}})
+    with pytest.raises(ConfigError, match="train.rewards.answer"):
+        from_dict(TrainConfig, {"rewards": {"answer": "high"}}, prefix="train")
