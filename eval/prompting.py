@@ -100,3 +100,19 @@ def tool_results_message(entries: list[dict], last_turn: bool) -> dict[str, str]
     ]
     tail = "No more tool calls are allowed; answer now." if last_turn else "Call more tools or answer."
     return {"role": "user", "content": "Tool results:\n" + json.dumps(shown, default=str)[:20000] + "\n" + tail}
+
+
+# --- prompt version -----------------------------------------------------------------------------
+# Cached eval predictions are keyed by PROMPT_VERSION (eval.runner.prediction_id), so answers to an
+# old prompt are never reused for a new one. The templates and the tool list are hashed, so editing
+# them cannot be forgotten; bump RENDER_REVISION when the rendering *code* above changes a prompt.
+RENDER_REVISION = 1
+
+
+def _prompt_version() -> str:
+    from infra.ids import content_id
+
+    return content_id(RENDER_REVISION, SYSTEM, ANSWER_FORMATS, GUIDED_STEPS, tools_block())
+
+
+PROMPT_VERSION = _prompt_version()

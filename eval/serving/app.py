@@ -32,7 +32,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def adapter_context(cfg) -> dict:
-    """What adapters need from the app config: RAFT's train section and where training exports."""
+    """What adapters need from the app config: RAFT's train section, where training exports, and how
+    many calls a remote endpoint gets (``eval.remote_max_attempts``)."""
     train_cfg = getattr(cfg, "train", None)
     candidates = []
     if train_cfg is not None:
@@ -40,7 +41,7 @@ def adapter_context(cfg) -> dict:
         candidates += [os.path.join(base, "export"), os.path.join(base, train_cfg.experiment_name, "export")]
     candidates.append(cfg.output_uri("train", "export"))
     candidates.append(cfg.output_uri("model"))
-    return {"train_cfg": train_cfg, "policy_candidates": candidates}
+    return {"train_cfg": train_cfg, "policy_candidates": candidates, "remote_max_attempts": cfg.eval.remote_max_attempts}
 
 
 def build_app(cfg, models: list | None = None, tool_extra: dict | None = None) -> Any:
