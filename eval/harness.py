@@ -59,7 +59,14 @@ def write_shard(cache_dir: str, rows: list[dict], scfg=None) -> str:
 # --- work items ---------------------------------------------------------------------------------
 
 
-def wanted_ids(samples: list[dict], model_keys: dict[str, str], modes: list[str]) -> dict[str, list[str]]:
+def mode_key(model_key: str, mode: str, tools_key: str | None) -> str:
+    """The key a prediction in ``mode`` is cached under: in agentic mode the answer also depends on
+    what the tools return, so their identity (``tools_key``: tools module + perception config) joins it."""
+    return content_id(model_key, tools_key) if mode == "agentic" and tools_key else model_key
+
+
+def wanted_ids(samples: list[dict], model_keys: dict[str, str], modes: list[str],
+               tools_key: str | None = None) -> dict[str, list[str]]:
     """prediction_id -> the model names it is reported under (two names of one identity share it)."""
     from eval.runner import prediction_id
 
@@ -67,18 +74,19 @@ def wanted_ids(samples: list[dict], model_keys: dict[str, str], modes: list[str]
     for m, key in model_keys.items():
         for mode in modes:
             for s in samples:
-                out.setdefault(prediction_id(key, s["sample_id"], mode), []).append(m)
+                out.setdefault(prediction_id(mode_key(key, mode, tools_key), s["sample_id"], mode), []).append(m)
     return out
 
 
 def work_items(samples: list[dict], clips: dict[str, dict], model_keys: dict[str, str], modes: list[str],
-               done: set[str]) -> list[dict]:
+               done: set[str], tools_key: str | None = None) -> list[dict]:
     """One item per prediction not in ``done``. ``model_keys``: name -> ``registry.model_identity``."""
     from eval.runner import prediction_id
 
     items, queued = [], set(done)
-    for m, key in model_keys.items():
+    for m, model_key in model_keys.items():
         for mode in modes:
+            key = mode_key(model_key, mode, tools_key)
             for s in samples:
                 pid = prediction_id(key, s["sample_id"], mode)
                 if pid in queued:

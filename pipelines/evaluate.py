@@ -75,6 +75,16 @@ def _serve_media_roots(cfg: AppConfig) -> None:
     cfg.serve.allowed_media_roots = roots
 
 
+def tools_identity(cfg: AppConfig) -> str:
+    """What agentic answers depend on besides the model: the tools module and, for the perception
+    tools, every perception key that changes their output (``pipelines.curation.manifest``)."""
+    from infra.ids import content_id
+    from pipelines.curation.manifest import perception_outputs_config
+
+    perception = perception_outputs_config(cfg) if cfg.serve.tools_module == "perception.tools" else None
+    return content_id(cfg.serve.tools_module, perception)
+
+
 def run(cfg: AppConfig) -> dict[str, str]:
     from eval.serving import app as serve_app
 
@@ -88,8 +98,9 @@ def run(cfg: AppConfig) -> dict[str, str]:
     # Predictions are keyed by what the answers depend on (checkpoint bytes, endpoint, baseline code),
     # computed once here, so a retrained model under the same name is evaluated afresh.
     model_keys = {m.name: model_identity(m, adapter_ctx) for m in e.models}
+    tools_key = tools_identity(cfg)
     cached = harness.read_cache(cache_dir, cfg.storage)
-    items = harness.work_items(samples, clips, model_keys, e.modes, set(cached))
+    items = harness.work_items(samples, clips, model_keys, e.modes, set(cached), tools_key)
     print(f"evaluate: {len(cached)} predictions cached, {len(items)} to run")
     t0 = time.time()
     started = False
@@ -113,7 +124,7 @@ def run(cfg: AppConfig) -> dict[str, str]:
                 print("evaluate: Serve app shut down")
     print(f"evaluate: ran {len(items)} predictions in {time.time() - t0:.1f} s" +
           (f"; {len(failed)} failed (kept in predictions.parquet with their error, retried by the next run)" if failed else ""))
-    wanted = harness.wanted_ids(samples, model_keys, e.modes)
+    wanted = harness.wanted_ids(samples, model_keys, e.modes, tools_key)
     rows = harness.select_rows(harness.read_cache(cache_dir, cfg.storage), failed, wanted)
     return write_outputs(cfg, samples, report_dir, rows, path="HTTP (Ray Serve)" if e.via_http else "in-process")
 

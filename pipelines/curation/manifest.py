@@ -55,12 +55,18 @@ def _neutral(key: str) -> bool:
     return any(key == n or key.startswith(n + ".") for n in OUTPUT_NEUTRAL)
 
 
-def resume_config(cfg: AppConfig, stages: list[str]) -> dict[str, Any]:
-    """Dotted key -> value of everything that shapes this run's clip records (JSON-normal form)."""
+def perception_outputs_config(cfg: AppConfig) -> dict[str, Any]:
+    """Dotted ``perception.*`` key -> value of every key that can change what perception outputs
+    (backends resolved, :data:`OUTPUT_NEUTRAL` left out), in JSON-normal form. Also keys what the
+    evaluator's agentic tools return (``pipelines.evaluate``)."""
     pc = to_dict(cfg.perception)
     pc.update({c: cfg.perception.backend(c) for c in CAPABILITIES})
-    flat = {**_flatten(pc, "perception"), "curate.stages": list(stages)}
-    return json.loads(json.dumps({k: v for k, v in sorted(flat.items()) if not _neutral(k)}))
+    return json.loads(json.dumps({k: v for k, v in sorted(_flatten(pc, "perception").items()) if not _neutral(k)}))
+
+
+def resume_config(cfg: AppConfig, stages: list[str]) -> dict[str, Any]:
+    """Dotted key -> value of everything that shapes this run's clip records: the perception keys and the stages run."""
+    return {**perception_outputs_config(cfg), "curate.stages": list(stages)}
 
 
 def manifest_uri(cfg: AppConfig) -> str:

@@ -244,3 +244,19 @@ def test_identity_of_endpoints_and_baselines():
     assert model_identity(ModelSpec("r", "random", seed=0)) != model_identity(ModelSpec("r", "random", seed=1))
     assert len({model_identity(ModelSpec("b", kind)) for kind in ("random", "tool_only")}) == 2
     assert set(IDENTITIES) == {"tool_only", "random", "hf", "openai"}
+
+
+def test_agentic_predictions_are_keyed_by_the_tools_config_too():
+    from eval import harness
+    from pipelines.config import load_app_config
+    from pipelines.evaluate import tools_identity
+
+    def ids(*overrides):
+        cfg = load_app_config(None, list(overrides))
+        key = tools_identity(cfg)
+        return {m: set(harness.wanted_ids([{"sample_id": "s1"}], {"tool_only": "k"}, [m], key)) for m in ("guided", "agentic")}
+
+    base = ids()
+    assert ids("perception.torch_threads=4") == base  # output-neutral keys do not count
+    other = ids("perception.active_speaker=syncnet")
+    assert other["guided"] == base["guided"] and other["agentic"] != base["agentic"]
