@@ -67,6 +67,12 @@ class EvalConfig:
     stg_tolerance_s: float = doc_field(1.0, "STG off-by-one accuracy: both boundaries within this many seconds.")
     iou_thresholds: list[float] = doc_field(doc="STG R@1 thresholds on tIoU.", factory=lambda: [0.3, 0.5, 0.7])
     judge: JudgeConfig = doc_field(doc="Optional LLM judge for AVDS (0-10).", factory=JudgeConfig)
+    remote_max_attempts: int = doc_field(
+        4, "Calls per request to a remote endpoint (openai models, the judge), first one included. Connection errors, "
+        "timeouts, 408/409/429 and 5xx are retried after the server's Retry-After, else an exponential backoff with "
+        "jitter (0.5 s doubling to 8 s, openai client); other 4xx fail at once. A prediction that still fails is "
+        "recorded with its error and retried on the next run (errors are never cached)."
+    )
     report_dir: str | None = doc_field(None, "Where predictions, results and report go; None: <output_dir>/<run>/eval.")
 
     def validate(self) -> None:
@@ -81,6 +87,8 @@ class EvalConfig:
             raise ValueError(f"eval.models: names must be unique, got {names}")
         if self.split not in ("test", "train", "all"):
             raise ValueError(f"eval.split: {self.split!r} is not one of test, train, all")
+        if self.remote_max_attempts < 1:
+            raise ValueError(f"eval.remote_max_attempts: must be >= 1, got {self.remote_max_attempts}")
         if self.bootstrap_samples < 1:
             raise ValueError(f"eval.bootstrap_samples: must be >= 1, got {self.bootstrap_samples}")
         for i, th in enumerate(self.iou_thresholds):

@@ -157,3 +157,20 @@ def tool_results_message(entries: list[dict], last_turn: bool) -> dict[str, str]
     ]
     tail = "No more tool calls are allowed; answer now." if last_turn else "Call more tools or answer."
     return {"role": "user", "content": "Tool results:\n" + json.dumps(shown, default=str)[:20000] + "\n" + tail}
+
+
+# --- prompt version -----------------------------------------------------------------------------
+# Cached eval predictions are keyed by the prompt version (eval.runner.prediction_id), so answers to
+# an old prompt are never reused for a new one. It hashes this module's source (templates and
+# rendering code), the tool list and every registered task's format line and guided steps, so no
+# edit to a prompt can be forgotten.
+
+
+def prompt_version() -> str:
+    from eval.tasks import get_task, task_names
+    from infra.ids import content_id
+
+    with open(__file__, "rb") as f:
+        source = f.read().decode()
+    tasks = [(t, get_task(t).kind.answer_format, list(get_task(t).guided_steps)) for t in task_names()]
+    return content_id(source, tools_block(), tasks)

@@ -7,10 +7,12 @@ both directly, so the HTTP and in-process paths share every step.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from typing import Any
 
+from eval import prompting
 from eval.agent.loop import Episode, Limits, run_episode, tool_decision
 from eval.agent.tools import ToolRunner
 from eval.models.base import AgentContext, ModelAdapter
@@ -66,15 +68,24 @@ def answer(model: ModelAdapter, context: AgentContext, tools: ToolRunner | None,
         return Episode(None, trace, [], f"{type(exc).__name__}: {exc}")
 
 
-def prediction_id(model: str, sample_id: str, mode: str) -> str:
-    return content_id(model, sample_id, mode)
+def prediction_id(model_key: str, sample_id: str, mode: str, prompt_version: str | None = None) -> str:
+    """The eval cache key of one prediction. ``model_key`` is the model's identity
+    (``eval.models.registry.model_identity``: checkpoint bytes, endpoint + remote model, baseline code),
+    not its reported name, so a retrained model is evaluated afresh; the prompt version keys the prompt."""
+    return content_id(model_key, sample_id, mode, prompt_version or _prompt_version())
+
+
+@functools.cache
+def _prompt_version() -> str:
+    return prompting.prompt_version()  # computed once per process (it reads a source file)
 
 
 def prediction_row(
     model: str, sample: dict, mode: str, raw_output: str | None, trace: dict, tools_called: list[str],
-    error: str | None, latency_s: float, params: ScoringParams,
+    error: str | None, latency_s: float, params: ScoringParams, *, model_key: str,
 ) -> dict:
-    """A PREDICTION_SCHEMA row: parsed, scored, with tool-decision correctness in agentic mode."""
+    """A PREDICTION_SCHEMA row: parsed, scored, with tool-decision correctness in agentic mode.
+    ``model`` is the reported name; ``model_key`` the identity the row's ``prediction_id`` is keyed by."""
     task = sample["task"]
     s = get_task(task).score(raw_output, sample, params)
     metrics = dict(s.metrics)
@@ -85,7 +96,7 @@ def prediction_row(
         metrics["tool_decision"] = td
         decision = td["jaccard"]
     return {
-        "prediction_id": prediction_id(model, sample["sample_id"], mode),
+        "prediction_id": prediction_id(model_key, sample["sample_id"], mode),
         "model": model,
         "sample_id": sample["sample_id"],
         "task": task,
@@ -105,9 +116,9 @@ def prediction_row(
 
 def predict_in_process(
     model: ModelAdapter, sample: dict, clips: dict[str, dict], mode: str, tools: ToolRunner | None,
-    limits: Limits, params: ScoringParams,
+    limits: Limits, params: ScoringParams, *, model_key: str,
 ) -> dict:
     t0 = time.perf_counter()
     ep = answer(model, build_context(sample, clips, mode), tools, limits)
     return prediction_row(model.name, sample, mode, ep.raw_output, ep.trace, ep.tools_called, ep.error,
-                          time.perf_counter() - t0, params)
+                          time.perf_counter() - t0, params, model_key=model_key)

@@ -119,7 +119,7 @@ SAMPLE_SCHEMA = _with_version(
 
 PREDICTION_SCHEMA = _with_version(
     [
-        pa.field("prediction_id", s, nullable=False),  # content_id(model, sample_id, mode)
+        pa.field("prediction_id", s, nullable=False),  # eval.runner.prediction_id: model identity, sample, mode, prompt version
         pa.field("model", s, nullable=False),
         pa.field("sample_id", s, nullable=False),
         pa.field("task", s, nullable=False),

@@ -7,7 +7,8 @@
 With ``eval.via_http`` (default) it starts the Serve app (model + tool deployments, see
 ``pipelines/serve.py``), sends every (model, sample, mode) through ``POST /v1/amuse/answer`` from
 parallel Ray Data tasks, and shuts Serve down at the end. Finished predictions are cached under
-``<report_dir>/cache/``; a rerun only sends what is missing. Writes ``predictions.parquet``,
+``<report_dir>/cache/``, keyed by model identity, sample, mode and prompt version (``eval.harness``);
+a rerun only sends what is missing, and what failed (errors are never cached). Writes ``predictions.parquet``,
 ``results.json`` and ``report.md`` (with PNG plots) to ``eval.report_dir`` (default
 ``<output_dir>/<run>/eval``).
 """
@@ -24,6 +25,7 @@ if not __package__:  # run as a script (ray job submit): make the repo importabl
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from eval import harness  # noqa: E402
+from eval.models.registry import model_identity  # noqa: E402
 from eval.report import markdown, plots  # noqa: E402
 from eval.report.results import compute  # noqa: E402
 from eval.tasks.kinds import ScoringParams  # noqa: E402
@@ -74,6 +76,16 @@ def _serve_media_roots(cfg: AppConfig) -> None:
     cfg.serve.allowed_media_roots = roots
 
 
+def tools_identity(cfg: AppConfig) -> str:
+    """What agentic answers depend on besides the model: the tools module and, for the perception
+    tools, every perception key that changes their output (``pipelines.curation.manifest``)."""
+    from infra.ids import content_id
+    from pipelines.curation.manifest import perception_outputs_config
+
+    perception = perception_outputs_config(cfg) if cfg.serve.tools_module == "perception.tools" else None
+    return content_id(cfg.serve.tools_module, perception)
+
+
 def run(cfg: AppConfig) -> dict[str, str]:
     from eval.serving import app as serve_app
 
@@ -83,15 +95,20 @@ def run(cfg: AppConfig) -> dict[str, str]:
     cache_dir = storage.join(report_dir, "cache")
     samples, clips = load_inputs(cfg)
     print(f"evaluate: {len(samples)} {e.split} samples x {len(e.modes)} modes x {len(e.models)} models")
+    resolve_policy_paths(cfg)  # before identities and adapters: eval does not build RAFT's base model
+    adapter_ctx = serve_app.adapter_context(cfg)
+    # Predictions are keyed by what the answers depend on (checkpoint bytes, endpoint, baseline code),
+    # computed once here, so a retrained model under the same name is evaluated afresh.
+    model_keys = {m.name: model_identity(m, adapter_ctx) for m in e.models}
+    tools_key = tools_identity(cfg)
     cached = harness.read_cache(cache_dir, cfg.storage)
-    items = harness.work_items(samples, clips, [m.name for m in e.models], e.modes, set(cached))
+    items = harness.work_items(samples, clips, model_keys, e.modes, set(cached), tools_key)
     print(f"evaluate: {len(cached)} predictions cached, {len(items)} to run")
     t0 = time.time()
     started = False
+    failed: list[dict] = []
     if items:
         base_url = api_key = None
-        resolve_policy_paths(cfg)  # before adapters are built: eval does not build RAFT's base model
-        adapter_ctx = serve_app.adapter_context(cfg)
         if e.via_http:
             if not (cfg.serve.api_key or os.environ.get(cfg.serve.api_key_env)):
                 cfg.serve.api_key = secrets.token_urlsafe(24)  # a key for this run only, never written out
@@ -102,13 +119,16 @@ def run(cfg: AppConfig) -> dict[str, str]:
             print(f"evaluate: Serve app up at {base_url}")
         try:
             settings = harness.settings_for(cfg, base_url, api_key, adapter_ctx)
-            harness.run_items(items, settings, cache_dir, e.concurrency, e.num_cpus_per_task, cfg.storage)
+            failed = harness.run_items(items, settings, cache_dir, e.concurrency, e.num_cpus_per_task, cfg.storage)
         finally:
             if started:
                 serve_app.stop(cfg)
                 print("evaluate: Serve app shut down")
-    print(f"evaluate: ran {len(items)} predictions in {time.time() - t0:.1f} s")
-    return write_outputs(cfg, samples, report_dir, cache_dir, path="HTTP (Ray Serve)" if e.via_http else "in-process")
+    print(f"evaluate: ran {len(items)} predictions in {time.time() - t0:.1f} s" +
+          (f"; {len(failed)} failed (kept in predictions.parquet with their error, retried by the next run)" if failed else ""))
+    wanted = harness.wanted_ids(samples, model_keys, e.modes, tools_key)
+    rows = harness.select_rows(harness.read_cache(cache_dir, cfg.storage), failed, wanted)
+    return write_outputs(cfg, samples, report_dir, rows, path="HTTP (Ray Serve)" if e.via_http else "in-process")
 
 
 def perception_quality(cfg: AppConfig, samples: list[dict]) -> dict | None:
@@ -125,10 +145,8 @@ def perception_quality(cfg: AppConfig, samples: list[dict]) -> dict | None:
     return summarize(clips, n_boot=min(cfg.eval.bootstrap_samples, 1000), seed=cfg.run.seed) if clips else None
 
 
-def write_outputs(cfg: AppConfig, samples: list[dict], report_dir: str, cache_dir: str, path: str) -> dict[str, str]:
+def write_outputs(cfg: AppConfig, samples: list[dict], report_dir: str, rows: list[dict], path: str) -> dict[str, str]:
     e = cfg.eval
-    wanted = {(m.name, s["sample_id"], mode) for m in e.models for s in samples for mode in e.modes}
-    rows = [r for r in harness.read_cache(cache_dir, cfg.storage).values() if (r["model"], r["sample_id"], r["mode"]) in wanted]
     preds_uri = storage.join(report_dir, "predictions.parquet")
     storage.write_parquet(harness.predictions_table(rows), preds_uri, cfg.storage)
     by_id = {s["sample_id"]: s for s in samples}

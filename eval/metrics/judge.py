@@ -30,12 +30,18 @@ class Judge:
     """One OpenAI-compatible chat-completions call per summary (``openai`` client, bearer key from
     ``api_key_env``). :meth:`rate` says why a score is missing; :meth:`score` gives the score only."""
 
-    def __init__(self, base_url: str, model: str, api_key_env: str = "JUDGE_API_KEY", timeout_s: float = 60.0):
+    def __init__(self, base_url: str, model: str, api_key_env: str = "JUDGE_API_KEY", timeout_s: float = 60.0,
+                 max_attempts: int = 4):
         from openai import OpenAI
 
         self.model = model
-        # max_retries=0: a judge that fails is recorded as missing at once, not retried behind our back.
-        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env, "none"), timeout=timeout_s, max_retries=0)
+        # Transient failures (connection, 429, 5xx) are retried by the client with backoff, as for
+        # the OpenAI adapter (eval.models.openai_compat); a judge still failing after max_attempts
+        # calls, or refusing the request (other 4xx), is recorded as missing with the reason.
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts: must be >= 1, got {max_attempts}")
+        self.client = OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env, "none"), timeout=timeout_s,
+                             max_retries=max_attempts - 1)
 
     def rate(self, candidate: str, references: Sequence[str]) -> tuple[float | None, str | None]:
         """(score 0-10, None) or (None, why there is none): the call failed, or the reply had no score."""

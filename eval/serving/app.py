@@ -33,7 +33,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def adapter_context(cfg) -> dict:
     """What adapters need from the app config, as plain values: where training exports its model
-    (``policy_candidates``) and how it encodes a clip's media (``hf_media``)."""
+    (``policy_candidates``), how it encodes a clip's media (``hf_media``) and how many calls a remote
+    endpoint gets (``remote_max_attempts``)."""
     train_cfg = getattr(cfg, "train", None)
     candidates, media = [], {}
     if train_cfg is not None:
@@ -43,7 +44,7 @@ def adapter_context(cfg) -> dict:
                  "frame_size": train_cfg.frame_size}
     candidates.append(cfg.output_uri("train", "export"))
     candidates.append(cfg.output_uri("model"))
-    return {"hf_media": media, "policy_candidates": candidates}
+    return {"hf_media": media, "policy_candidates": candidates, "remote_max_attempts": cfg.eval.remote_max_attempts}
 
 
 def build_app(cfg, models: list | None = None, tool_extra: dict | None = None) -> Any:

@@ -38,7 +38,11 @@ class CurateConfig:
     actor_start_timeout_s: int = doc_field(
         600, "Fused layout: how long to wait for every actor to start (models loaded) before the run fails."
     )
-    resume: bool = doc_field(True, "Skip clip ids already written under <output>/clips/; false rewrites the clips table.")
+    resume: bool = doc_field(
+        True, "Skip clip ids already written under <output>/clips/; false rewrites the clips table. The clips must have "
+        "been made with this run's perception config (recorded in <output>/curation_manifest.json, thread and actor "
+        "counts left out): a changed config stops the run with the changed keys; use a new run.name, or false."
+    )
     verify_decode: bool = doc_field(
         True, "Check each clip span before perception (decode its audio and first sampled frame, walk its video packets "
         "to the clip end), so corrupt or truncated media is quarantined up front instead of failing every stage."

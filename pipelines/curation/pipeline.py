@@ -29,9 +29,10 @@ from infra.config import to_dict
 from pipelines.config import AppConfig
 from pipelines.curation.decode import decode_batch
 from pipelines.curation.fused import FusedStages
+from pipelines.curation.manifest import resumable_clip_ids, write_manifest
 from pipelines.curation.quarantine import write_quarantine_table
 from pipelines.curation.records import write_batch
-from pipelines.curation.refs import Scan, clips_root, done_clip_ids, ref_row, scan_sources
+from pipelines.curation.refs import Scan, clips_root, ref_row, scan_sources
 from pipelines.curation.summary import RunSummary, StageStats, stage_stats_from_rows
 
 log = logging.getLogger(__name__)
@@ -149,8 +150,11 @@ def curate_clips(cfg: AppConfig) -> tuple[RunSummary, dict[str, str]]:
         fs, path = storage.filesystem(clips_dir, cfg.storage)
         if fs.exists(path):
             fs.rm(path, recursive=True)
+    # Checked before the scan, so a changed config stops the run at once; the manifest is written
+    # before any clip, so every clip on disk was made with the config it records.
+    done = resumable_clip_ids(cfg, stages) if cfg.curate.resume else set()
+    write_manifest(cfg, stages)
     scan = scan_sources(cfg)
-    done = done_clip_ids(cfg) if cfg.curate.resume else set()
     todo = work_order([r for r in scan.refs if r.clip_id not in done], stages)
     summary = scan_summary(scan, todo)
     scan_stats = StageStats("scan", clips=len(scan.refs), media_s=sum(r.end_s - r.start_s for r in scan.refs),

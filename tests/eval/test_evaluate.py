@@ -109,3 +109,29 @@ def test_evaluate_through_http_endpoint(tmp_path, ray_cluster):
     # Serve was shut down after the run (its controller actor is gone)
     names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)]
     assert not [n for n in names if "SERVE_CONTROLLER" in n], names
+
+
+def test_failed_predictions_are_not_cached_and_a_rerun_retries_them(tmp_path, ray_cluster):
+    from fake_openai import fake_openai
+
+    from eval import harness
+    from pipelines import evaluate
+
+    samples_uri, clips_uri, media = _inputs(tmp_path)
+    with fake_openai(answer="A") as srv:
+        cfg = _cfg(tmp_path, samples_uri, clips_uri, media, via_http=False, extra=[
+            f"eval.models=[{{name: ext, kind: openai, base_url: '{srv.url}', remote_model: m}}]", "eval.tasks=[AVSA]",
+            "eval.modes=[zero_shot]", "eval.max_samples_per_task=2", "eval.remote_max_attempts=1"])
+        srv.script = [400] * 100  # the endpoint refuses everything on the first run
+        out = evaluate.run(cfg)
+        preds = pa.parquet.read_table(out["predictions"]).to_pylist()
+        assert len(preds) == 2 and all("BadRequestError" in p["error"] for p in preds)  # recorded in the table...
+        assert harness.read_cache(str(Path(out["predictions"]).parent / "cache")) == {}  # ...never in the cache
+        first_calls = len(srv.requests)
+        srv.script = []  # the endpoint is back
+        again = pa.parquet.read_table(evaluate.run(cfg)["predictions"]).to_pylist()
+        assert len(srv.requests) == first_calls + 2  # both retried
+        assert [p["error"] for p in again] == [None, None] and all(p["raw_output"] == "A" for p in again)
+        assert {p["prediction_id"] for p in again} == {p["prediction_id"] for p in preds}
+        evaluate.run(cfg)  # now cached: nothing is sent
+        assert len(srv.requests) == first_calls + 2

@@ -44,6 +44,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != f"Bearer {KEY}":
             return self._send(401, json.dumps({"error": {"message": "bad key", "type": "invalid_request_error"}}).encode())
         mode = self.server.mode
+        if self.server.fail_next > 0:  # transient overload: the next N requests fail
+            self.server.fail_next -= 1
+            mode = "500"
         if mode == "500":
             return self._send(500, json.dumps({"error": {"message": "judge overloaded"}}).encode())
         if mode == "not_json":
@@ -59,7 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def judge_server():
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.requests, srv.mode = [], "rule"
+    srv.requests, srv.mode, srv.fail_next = [], "rule", 0
     th = threading.Thread(target=srv.serve_forever, daemon=True)
     th.start()
     yield srv
@@ -67,11 +70,12 @@ def judge_server():
     srv.server_close()
 
 
-def _judge(srv, monkeypatch, key=KEY):
+def _judge(srv, monkeypatch, key=KEY, max_attempts=2):
     from eval.metrics.judge import Judge
 
     monkeypatch.setenv("MY_JUDGE_KEY", key)
-    return Judge(f"http://127.0.0.1:{srv.server_address[1]}/v1", "judge-model-x", api_key_env="MY_JUDGE_KEY", timeout_s=10)
+    return Judge(f"http://127.0.0.1:{srv.server_address[1]}/v1", "judge-model-x", api_key_env="MY_JUDGE_KEY", timeout_s=10,
+                 max_attempts=max_attempts)
 
 
 REFS = ["Alice asks Bob for the report and Bob promises it by Friday."]
@@ -94,22 +98,29 @@ def test_request_format_and_score(judge_server, monkeypatch):
     assert judge.score(REFS[0], REFS) == 10.0 and judge.score("", REFS) == 0.0
 
 
-@pytest.mark.parametrize("mode, why", [
-    ("no_number", "no 0-10 score: 'I cannot grade this summary.'"),
-    ("out_of_range", "no 0-10 score: '42'"),
-    ("not_json", "judge call failed"),
-    ("500", "judge call failed: InternalServerError"),
+@pytest.mark.parametrize("mode, why, calls", [
+    ("no_number", "no 0-10 score: 'I cannot grade this summary.'", 1),
+    ("out_of_range", "no 0-10 score: '42'", 1),
+    ("not_json", "judge call failed", 1),
+    ("500", "judge call failed: InternalServerError", 2),  # retried up to max_attempts, then missing
 ])
-def test_malformed_or_failed_reply_is_missing_with_a_reason(judge_server, monkeypatch, mode, why):
+def test_malformed_or_failed_reply_is_missing_with_a_reason(judge_server, monkeypatch, mode, why, calls):
     judge_server.mode = mode
     score, err = _judge(judge_server, monkeypatch).rate("Bob thanks Alice.", REFS)
     assert score is None and why in err
-    assert len(judge_server.requests) == 1  # no silent retries
+    assert len(judge_server.requests) == calls  # a reply is final; only a server error is tried again
+
+
+def test_transient_server_errors_are_retried(judge_server, monkeypatch):
+    judge_server.fail_next = 2
+    assert _judge(judge_server, monkeypatch, max_attempts=3).score(REFS[0], REFS) == 10.0
+    assert len(judge_server.requests) == 3
 
 
 def test_wrong_key_is_missing_with_a_reason(judge_server, monkeypatch):
     score, err = _judge(judge_server, monkeypatch, key="wrong").rate("Bob thanks Alice.", REFS)
     assert score is None and "AuthenticationError" in err
+    assert len(judge_server.requests) == 1  # a 401 is not retried
     assert judge_server.requests[-1]["auth"] == "Bearer wrong"
 
 

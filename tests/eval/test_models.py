@@ -178,3 +178,140 @@ def test_eval_loads_a_trained_export_without_raft(tmp_path):
     ids = policy.generate(policy.processor.encode_chat(messages, audio), 1, 8, greedy=True)[0]
     assert out["answer"] == policy.decode(ids)
     assert out["sampled"][0] == out["sampled"][1]  # sampling is seeded per (sample, mode)
+
+
+# --- remote calls retry with backoff (a real HTTP server on 127.0.0.1) ---------------------------
+
+def _openai(srv, **kw):
+    from eval.models.openai_compat import OpenAIAdapter
+
+    return OpenAIAdapter("ext", srv.url, "remote-x", api_key="k", timeout_s=10, **kw)
+
+
+def test_openai_retries_5xx_with_backoff_then_answers():
+    from fake_openai import fake_openai
+
+    with fake_openai(answer="B") as srv:
+        srv.script = [503, 503]
+        assert _openai(srv, max_attempts=3).generate([{"role": "user", "content": "q"}]) == "B"
+        assert len(srv.requests) == 3 and srv.requests[-1]["model"] == "remote-x"
+        gaps = [b - a for a, b in zip(srv.times, srv.times[1:], strict=False)]
+        # exponential backoff, up to 25% jitter off: 0.375-0.5 s, then 0.75-1 s (more on a busy machine)
+        assert gaps[0] > 0.3 and gaps[1] > 0.7, gaps
+
+
+def test_openai_honours_retry_after_on_429():
+    from fake_openai import fake_openai
+
+    with fake_openai() as srv:
+        srv.script = [(429, {"Retry-After": "1.2"})]
+        assert _openai(srv, max_attempts=2).generate([{"role": "user", "content": "q"}]) == "A"
+        assert len(srv.requests) == 2 and srv.times[1] - srv.times[0] >= 1.15  # not the 0.5 s backoff
+
+
+def test_openai_gives_up_after_max_attempts_and_never_retries_400():
+    import openai
+    from fake_openai import fake_openai
+
+    with fake_openai() as srv:
+        srv.script = [503, 503, 503]
+        with pytest.raises(openai.InternalServerError):
+            _openai(srv, max_attempts=2).generate([{"role": "user", "content": "q"}])
+        assert len(srv.requests) == 2
+    with fake_openai() as srv:
+        srv.script = [400]
+        with pytest.raises(openai.BadRequestError):
+            _openai(srv, max_attempts=4).generate([{"role": "user", "content": "q"}])
+        assert len(srv.requests) == 1
+
+
+# --- model identity: what cached predictions are keyed by ----------------------------------------
+
+def _checkpoint(root):
+    root.mkdir()
+    (root / "config.json").write_text('{"model_type": "tiny"}')
+    (root / "model.safetensors").write_bytes(bytes(range(256)) * 64)
+    return root
+
+
+def test_retrained_checkpoint_gets_new_predictions(tmp_path, monkeypatch):
+    from eval.scoring import ScoringParams
+
+    from eval import harness
+    from eval.config import ModelSpec
+    from eval.models.registry import model_identity
+    from eval.runner import prediction_row
+
+    monkeypatch.setenv("AMUSE_CACHE_DIR", str(tmp_path / "digests"))
+    ckpt = _checkpoint(tmp_path / "policy")
+    spec = ModelSpec("policy", "hf", path=str(ckpt))
+    key = model_identity(spec)
+    assert model_identity(spec) == key
+    # A prediction of this checkpoint is cached under its identity, not under the name "policy".
+    sample = {"sample_id": "s1", "task": "AVSA", "clip_ids": ["c1"], "question": "q", "options": ["x", "y"],
+              "answer": "A", "answer_index": 0}
+    row = prediction_row("policy", sample, "zero_shot", "A", {}, [], None, 0.1, ScoringParams([0.5], 1.0, 10, 0),
+                         model_key=key)
+    cache = str(tmp_path / "cache")
+    harness.write_shard(cache, [row])
+    clips = {"c1": {"clip_id": "c1", "media_uri": "m.wav", "start_s": 0.0, "end_s": 1.0}}
+    done = set(harness.read_cache(cache))
+    assert harness.work_items([sample], clips, {"policy": key}, ["zero_shot"], done) == []
+    # Retrained: same folder, same name, one weight byte different -> a new identity, predicted again.
+    data = bytearray((ckpt / "model.safetensors").read_bytes())
+    data[100] ^= 1
+    (ckpt / "model.safetensors").write_bytes(bytes(data))
+    new_key = model_identity(spec)
+    assert new_key != key
+    assert len(harness.work_items([sample], clips, {"policy": new_key}, ["zero_shot"], done)) == 1
+    # The same bytes written again (new mtime) keep the identity; generation settings are part of it.
+    (ckpt / "model.safetensors").write_bytes(bytes(data))
+    assert model_identity(spec) == new_key
+    assert model_identity(ModelSpec("policy", "hf", path=str(ckpt), temperature=0.7)) != new_key
+
+
+def test_checkpoint_digests_are_remembered_per_file(tmp_path, monkeypatch):
+    from infra.file_digest import cache_path, folder_digest
+
+    monkeypatch.setenv("AMUSE_CACHE_DIR", str(tmp_path / "digests"))
+    ckpt = _checkpoint(tmp_path / "policy")
+    first = folder_digest(ckpt)
+    table = json.loads(cache_path().read_text())
+    assert sorted(k.split("|")[0] for k in table) == sorted(str(p.resolve()) for p in ckpt.iterdir())
+    # A remembered digest is used as is (path, mtime and size unchanged): plant a marker to see it read.
+    weights = str((ckpt / "model.safetensors").resolve())
+    cache_path().write_text(json.dumps({k: ("f" * 64 if k.startswith(weights + "|") else v) for k, v in table.items()}))
+    assert folder_digest(ckpt) != first
+    # A rewritten file is hashed again and replaces its old entry.
+    (ckpt / "model.safetensors").write_bytes((ckpt / "model.safetensors").read_bytes())
+    assert folder_digest(ckpt) == first
+    assert len(json.loads(cache_path().read_text())) == 2
+
+
+def test_identity_of_endpoints_and_baselines():
+    from eval.config import ModelSpec
+    from eval.models.registry import IDENTITIES, model_identity
+
+    ext = ModelSpec("ext", "openai", base_url="http://127.0.0.1:9/v1", remote_model="m1")
+    assert model_identity(ext) == model_identity(ModelSpec("renamed", "openai", base_url="http://127.0.0.1:9/v1/", remote_model="m1"))
+    assert model_identity(ext) != model_identity(ModelSpec("ext", "openai", base_url="http://127.0.0.1:9/v1", remote_model="m2"))
+    assert model_identity(ext) != model_identity(ModelSpec("ext", "openai", base_url="http://10.0.0.1:9/v1", remote_model="m1"))
+    assert model_identity(ModelSpec("r", "random", seed=0)) != model_identity(ModelSpec("r", "random", seed=1))
+    assert len({model_identity(ModelSpec("b", kind)) for kind in ("random", "tool_only")}) == 2
+    assert set(IDENTITIES) == {"tool_only", "random", "hf", "openai"}
+
+
+def test_agentic_predictions_are_keyed_by_the_tools_config_too():
+    from eval import harness
+    from pipelines.config import load_app_config
+    from pipelines.evaluate import tools_identity
+
+    def ids(*overrides):
+        cfg = load_app_config(None, list(overrides))
+        key = tools_identity(cfg)
+        return {m: set(harness.wanted_ids([{"sample_id": "s1"}], {"tool_only": "k"}, [m], key)) for m in ("guided", "agentic")}
+
+    base = ids()
+    assert ids("perception.torch_threads=4") == base  # output-neutral keys do not count
+    other = ids("perception.active_speaker=syncnet")
+    assert other["guided"] == base["guided"] and other["agentic"] != base["agentic"]

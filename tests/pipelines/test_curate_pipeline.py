@@ -108,6 +108,12 @@ def test_quarantine_corrupt_and_truncated_media_run_goes_on(tmp_path, ray_local)
     assert (Path(outputs["clips"]) / "ava").is_dir() and (Path(outputs["clips"]) / "youtube").is_dir()
     samples = storage.read_parquet(outputs["samples"])
     assert validate_table(samples, SAMPLE_SCHEMA) == samples.num_rows > 0
+    # Resuming this run with another VAD backend stops before any work, naming the key; the clips stay.
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError, match="perception.vad: silero -> pyannote"):
+        run(app_cfg(str(corpus), str(tmp_path / "out"), "curate.sources=[ava,youtube]", "perception.vad=pyannote"))
+    assert len(read_rows(outputs["clips"], CLIP_SCHEMA)) == len(clips)
 
 
 def _curate_cmd(corpus: Path, out: Path) -> list[str]:

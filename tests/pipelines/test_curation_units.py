@@ -194,3 +194,57 @@ def test_undecodable_wav_is_quarantined_with_a_reason_naming_file_and_decoder(tm
                  for r in storage.read_parquet(f).to_pylist()]
     assert reason.startswith(wav + ": not decodable audio/video") and "0xff" in reason, reason
     assert "metadata" in reason and not reason.split(": ", 1)[1].startswith("UnicodeDecodeError"), reason
+
+
+def _written_run(tmp_path, *overrides: str):
+    """A run folder as curation leaves it: the manifest of its config, and one clip part file."""
+    import pyarrow as pa
+
+    from pipelines.curation.manifest import write_manifest
+    from pipelines.curation.pipeline import selected_stages
+
+    cfg = load_app_config(None, [f"run.output_dir={tmp_path}", "run.name=t", *overrides])
+    write_manifest(cfg, selected_stages(cfg))
+    (tmp_path / "t" / "clips" / "ava").mkdir(parents=True)
+    pa.parquet.write_table(pa.table({"clip_id": ["c1", "c2"]}), tmp_path / "t" / "clips" / "ava" / "part-x.parquet")
+    return cfg
+
+
+def _resume(tmp_path, *overrides: str) -> set[str]:
+    from pipelines.curation.manifest import resumable_clip_ids
+    from pipelines.curation.pipeline import selected_stages
+
+    cfg = load_app_config(None, [f"run.output_dir={tmp_path}", "run.name=t", *overrides])
+    return resumable_clip_ids(cfg, selected_stages(cfg))
+
+
+def test_resume_stops_when_the_perception_config_changed(tmp_path):
+    import pyarrow.parquet  # noqa: F401 (pa.parquet)
+
+    _written_run(tmp_path, "perception.asr=faster_whisper")
+    assert _resume(tmp_path, "perception.asr=faster_whisper") == {"c1", "c2"}
+    # Thread, actor and weights-cache keys do not change outputs; a profile that resolves the same backends neither.
+    assert _resume(tmp_path, "perception.asr=faster_whisper", "perception.torch_threads=2", "perception.audio.concurrency=3",
+                   "perception.video.num_cpus=1.0", "perception.weights_cache=/elsewhere") == {"c1", "c2"}
+    assert _resume(tmp_path, "perception.profile=accurate") == {"c1", "c2"}  # accurate's ASR is faster_whisper
+    with pytest.raises(ConfigError) as err:
+        _resume(tmp_path, "perception.asr=pocketsphinx")
+    msg = str(err.value)
+    assert "perception.asr: faster_whisper -> pocketsphinx" in msg and "run.name" in msg and "curate.resume=false" in msg
+    with pytest.raises(ConfigError, match="perception.asr: faster_whisper -> pocketsphinx"):
+        _resume(tmp_path, "perception.profile=fast")  # the profile's choice is what counts
+    with pytest.raises(ConfigError) as err:  # every changed key is named, nested ones dotted
+        _resume(tmp_path, "perception.silero.threshold=0.7", "curate.stages=[vad]")
+    was = load_app_config(None).perception.silero.threshold
+    assert (f"\n  curate.stages: [vad, diarization, asr, faces, active_speaker] -> [vad]\n"
+            f"  perception.silero.threshold: {was} -> 0.7\n") in str(err.value)
+
+
+def test_resume_without_a_manifest_stops_and_an_empty_run_starts(tmp_path):
+    import pyarrow.parquet  # noqa: F401 (pa.parquet)
+
+    _written_run(tmp_path)
+    (tmp_path / "t" / "curation_manifest.json").unlink()
+    with pytest.raises(ConfigError, match="no curation_manifest.json"):
+        _resume(tmp_path)
+    assert _resume(tmp_path / "fresh", "perception.asr=pocketsphinx") == set()  # nothing written: nothing to check
