@@ -235,12 +235,11 @@ def _checkpoint(root):
 
 
 def test_retrained_checkpoint_gets_new_predictions(tmp_path, monkeypatch):
-    from eval.scoring import ScoringParams
-
     from eval import harness
     from eval.config import ModelSpec
     from eval.models.registry import model_identity
     from eval.runner import prediction_row
+    from eval.tasks.kinds import ScoringParams
 
     monkeypatch.setenv("AMUSE_CACHE_DIR", str(tmp_path / "digests"))
     ckpt = _checkpoint(tmp_path / "policy")
@@ -254,7 +253,7 @@ def test_retrained_checkpoint_gets_new_predictions(tmp_path, monkeypatch):
                          model_key=key)
     cache = str(tmp_path / "cache")
     harness.write_shard(cache, [row])
-    clips = {"c1": {"clip_id": "c1", "media_uri": "m.wav", "start_s": 0.0, "end_s": 1.0}}
+    clips = {"c1": {"clip_id": "c1", "media_uri": "m.wav", "start_s": 3.0, "end_s": 4.0}}
     done = set(harness.read_cache(cache))
     assert harness.work_items([sample], clips, {"policy": key}, ["zero_shot"], done) == []
     # Retrained: same folder, same name, one weight byte different -> a new identity, predicted again.

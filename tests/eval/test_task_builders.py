@@ -55,8 +55,8 @@ def corpus() -> list[dict]:
     clips = []
     for v in range(6):
         for s in range(3):
-            clips.append(clip(f"ami{v}{s}", "ami", f"meet{v}", s, start=40.0 * s, text=False))
-            clips.append(clip(f"fr{v}{s}", "friends_mmc", f"s01e0{v}", s, start=0.0, dur=24.0,
+            clips.append(clip(f"ami{v}{s}", "ami", f"meet{v}", s, start=6.0 + 40.0 * s, text=False))
+            clips.append(clip(f"fr{v}{s}", "friends_mmc", f"s01e0{v}", s, start=3.5, dur=24.0,
                               speakers=("Ross", "Rachel", "Joey"), faces=True, pred=True))
     clips.append(clip("solo", "voxceleb2", "yt1", 0, speakers=("id00012",), text=False))
     return clips
