@@ -59,7 +59,7 @@ def test_toy_task_end_to_end(toy_task, dataset, policy, train_cfg):
 
     # evaluation: both baselines, in-process, scored by the task's scorer
     params = ScoringParams(bootstrap_samples=50)
-    rows = [predict_in_process(model, s, clips, "guided", None, Limits(), params)
+    rows = [predict_in_process(model, s, clips, "guided", None, Limits(), params, model_key=model.name)
             for model in (ToolOnlyAgent(), RandomAdapter()) for s in samples]
     tool_rows = [r for r in rows if r["model"] == "tool_only"]
     assert all(r["parse_ok"] for r in tool_rows)
