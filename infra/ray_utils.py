@@ -56,31 +56,50 @@ def stop_head(temp_dir: str, gcs_port: int | None = None, timeout_s: float = 15.
     """Stop one `ray start --head` by its own processes; returns the pids that were stopped.
 
     `ray stop` has no address option and stops every Ray process on the machine, other users'
-    included. Every process of a head names its temp dir (or its GCS port) on its command line.
+    included. Every process of a head names its temp dir (or its GCS port) on its command line,
+    except those that rewrite it: the raylet's ``ray::DashboardAgent`` and ``ray::RuntimeEnvAgent``
+    (and workers) show only their title, so they are found as descendants of the head's processes,
+    or, once orphaned, by the log files they hold open under the temp dir. Orphaned agents matter:
+    when their raylet dies they log "Raylet is dead! Exiting" and then hang in interpreter exit for
+    about a minute, ignoring SIGTERM (Ray 2.60: after SIGKILLing a ray.init driver, both agents lived on under
+    PID 1 for 70-80 s, twice, with SIGTERM caught but never handled), so what is still alive after
+    ``timeout_s`` is killed.
     """
     import psutil
 
+    def named(p: psutil.Process) -> bool:
+        args = p.info["cmdline"] or []
+        return any(temp_dir + "/" in a or a.endswith(temp_dir)
+                   or (gcs_port is not None and (f"127.0.0.1:{gcs_port}" in a or f"port={gcs_port}" in a))
+                   for a in args)
+
+    def holds_files(p: psutil.Process) -> bool:
+        return p.info["name"].startswith("ray::") and any(f.path.startswith(temp_dir + "/") for f in p.open_files())
+
     def ours() -> list[psutil.Process]:
-        found = []
-        for p in psutil.process_iter(["cmdline"]):
+        found: dict[int, psutil.Process] = {}
+        for p in psutil.process_iter(["cmdline", "name"]):
             try:
-                args = p.info["cmdline"] or []
-                if p.pid != os.getpid() and any(
-                    temp_dir + "/" in a or a.endswith(temp_dir)
-                    or (gcs_port is not None and (f"127.0.0.1:{gcs_port}" in a or f"port={gcs_port}" in a))
-                    for a in args
-                ):
-                    found.append(p)
+                if p.pid != os.getpid() and (named(p) or holds_files(p)):
+                    found[p.pid] = p
+                    found.update({c.pid: c for c in p.children(recursive=True)})
             except psutil.Error:
                 pass
-        return found
+        found.pop(os.getpid(), None)
+        return list(found.values())
 
     procs = ours()
     for p in procs:
-        p.terminate()
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
     _, alive = psutil.wait_procs(procs, timeout=timeout_s)
     for p in alive + ours():
-        p.kill()
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
     psutil.wait_procs(alive, timeout=10)
     return [p.pid for p in procs]
 

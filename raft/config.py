@@ -158,7 +158,10 @@ class TrainConfig:
     experiment_name: str = doc_field("raft", "Ray Train run name under storage_path (same name resumes).")
     checkpoint_every: int = doc_field(2, "Checkpoint every N steps (and at the last step).")
     keep_checkpoints: int = doc_field(2, "Checkpoints kept (Ray CheckpointConfig.num_to_keep).")
-    max_failures: int = doc_field(1, "Worker-group restarts Ray Train allows (FailureConfig).")
+    max_failures: int = doc_field(
+        1, "Worker-group restarts Ray Train allows (FailureConfig; -1: unlimited). Low by default because on one "
+        "machine a repeated failure is a bug, and retrying it hides it; configs/cluster.yaml sets 5, since there "
+        "preemption and node loss are normal and each restart resumes from the last checkpoint.")
     export: bool = doc_field(True, "Export the aligned weights in HF format after training.")
 
     def __post_init__(self) -> None:

@@ -50,14 +50,22 @@ def deepspeed_config(cfg: TrainConfig) -> dict:
 
 
 class MetricsLogger:
-    """JSONL (append, so a resumed run continues the file) and TensorBoard scalars, rank 0 only."""
+    """JSONL and TensorBoard scalars, rank 0 only; one line per step, also across a resume.
 
-    def __init__(self, log_dir: str):
+    A resumed run continues the file from the checkpoint it restored: lines past ``resume_step``
+    were written by the run that died after that checkpoint, and the resumed run writes those steps
+    again, so they are dropped first (and TensorBoard purges them with ``purge_step``). A fresh run
+    (``resume_step`` 0) rewrites step 0 too, so it starts the file empty.
+    """
+
+    def __init__(self, log_dir: str, resume_step: int = 0):
         from tensorboardX import SummaryWriter
 
         Path(log_dir).mkdir(parents=True, exist_ok=True)
-        self.jsonl = open(Path(log_dir) / "metrics.jsonl", "a")  # noqa: SIM115 (closed in close())
-        self.tb = SummaryWriter(log_dir)
+        path = Path(log_dir) / "metrics.jsonl"
+        _truncate_after(path, resume_step)
+        self.jsonl = open(path, "a")  # noqa: SIM115 (closed in close())
+        self.tb = SummaryWriter(log_dir, purge_step=resume_step + 1 if resume_step else None)
 
     def write(self, step: int, metrics: dict) -> None:
         self.jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
@@ -69,6 +77,24 @@ class MetricsLogger:
     def close(self) -> None:
         self.jsonl.close()
         self.tb.close()
+
+
+def _truncate_after(path: Path, resume_step: int) -> None:
+    """Keep only the lines of ``path`` up to the restored step (none for a fresh run); atomic rewrite.
+    A torn last line (the writer killed mid-line) is dropped with them."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            step = json.loads(line)["step"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if resume_step and step <= resume_step:
+            kept.append(line + "\n")
+    tmp = path.with_suffix(".jsonl.tmp")
+    tmp.write_text("".join(kept))
+    os.replace(tmp, path)
 
 
 def _rng_state() -> dict:
@@ -150,7 +176,7 @@ def train_loop_per_worker(config: dict) -> None:
         np.random.seed(cfg.seed * 1000 + rank)
         random.seed(cfg.seed * 1000 + rank)
 
-    logger = MetricsLogger(config["log_dir"]) if rank == 0 else None
+    logger = MetricsLogger(config["log_dir"], resume_step=start) if rank == 0 else None
     if logger and start == 0:
         logger.write(0, {k: float(v) for k, v in sra_report.items()})
     encoded: dict[int, object] = {}  # sample index -> EncodedPrompt (media decoded once per worker)

@@ -63,4 +63,21 @@ def local_head(extra_env: dict[str, str] | None = None) -> Iterator[dict]:
     try:
         yield {"gcs": f"127.0.0.1:{gcs}", "dashboard": f"http://127.0.0.1:{dash}", "env": env}
     finally:
+        agents = _agents(temp)
         stop_head(temp, gcs)
+        # The raylet's agents rewrite their command line, so only their open files tie them to this head.
+        left = [p.pid for p in agents if p.is_running() and p.status() != "zombie"]
+        assert agents and not left, f"stopping the head left its agents running: {left}"
+
+
+def _agents(temp: str) -> list:
+    import psutil
+
+    out = []
+    for p in psutil.process_iter(["name"]):
+        try:
+            if p.info["name"].startswith("ray::") and any(f.path.startswith(temp + "/") for f in p.open_files()):
+                out.append(p)
+        except psutil.Error:
+            pass
+    return out

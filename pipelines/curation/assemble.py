@@ -7,7 +7,10 @@ probed), so the output is built on exactly that timeline: each part contributes
 frame at a time and the clip's audio (at most max_clip_s seconds of 16 kHz mono).
 
 The file is written to a local temporary path and then moved (local) or uploaded (s3://) in one
-step, so a run killed mid-write never leaves a half file that a rerun would trust.
+step, so a run killed mid-write never leaves a half file that a rerun would trust. The temporary
+folder (``.assemble-*``) is removed on any error; only a killed process (SIGKILL, a lost node)
+leaves one, and the next run's driver sweeps those before any actor starts
+(:func:`sweep_stale_builds`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,25 @@ from infra.storage import StorageConfig
 
 AUDIO_RATE = 16000
 AAC_FRAME = 1024
+BUILD_PREFIX = ".assemble-"
+
+
+def sweep_stale_builds(media_uri: str) -> list[str]:
+    """Remove the ``.assemble-*`` build folders a killed run left under a local media folder.
+
+    Called by the driver before the run's actors start, when no build of this output can be in
+    progress (one run per output folder). Remote media are built in each node's temporary folder,
+    which the OS owns, so only local outputs are swept. Returns the folders removed.
+    """
+    if storage.is_remote(media_uri) or not os.path.isdir(media_uri):
+        return []
+    removed = []
+    for dirpath, dirnames, _ in os.walk(media_uri):
+        for d in [d for d in dirnames if d.startswith(BUILD_PREFIX)]:
+            shutil.rmtree(os.path.join(dirpath, d), ignore_errors=True)
+            removed.append(os.path.join(dirpath, d))
+            dirnames.remove(d)
+    return removed
 
 
 def _part_frames(uri: str, duration: float, fps: float, size: tuple[int, int], cfg: StorageConfig | None):
@@ -79,7 +101,7 @@ def concat_media(
     local_dir = None if storage.is_remote(out_uri) else os.path.dirname(os.path.abspath(out_uri))
     if local_dir:
         os.makedirs(local_dir, exist_ok=True)
-    tmpdir = tempfile.mkdtemp(prefix=".assemble-", dir=local_dir)
+    tmpdir = tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=local_dir)
     tmp = os.path.join(tmpdir, "clip.mp4")
     try:
         with av.open(tmp, "w", format="mp4") as out:

@@ -27,6 +27,7 @@ from dataclasses import asdict
 from infra import storage
 from infra.config import to_dict
 from pipelines.config import AppConfig
+from pipelines.curation.assemble import sweep_stale_builds
 from pipelines.curation.decode import decode_batch
 from pipelines.curation.fused import FusedStages
 from pipelines.curation.manifest import resumable_clip_ids, write_manifest
@@ -154,6 +155,9 @@ def curate_clips(cfg: AppConfig) -> tuple[RunSummary, dict[str, str]]:
     # before any clip, so every clip on disk was made with the config it records.
     done = resumable_clip_ids(cfg, stages) if cfg.curate.resume else set()
     write_manifest(cfg, stages)
+    stale = sweep_stale_builds(cfg.output_uri("media"))
+    if stale:
+        log.info("removed %d stitching folder(s) a killed run left: %s", len(stale), stale[:3])
     scan = scan_sources(cfg)
     todo = work_order([r for r in scan.refs if r.clip_id not in done], stages)
     summary = scan_summary(scan, todo)
@@ -168,7 +172,8 @@ def curate_clips(cfg: AppConfig) -> tuple[RunSummary, dict[str, str]]:
         t_exec = time.time()
         for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
             stats_rows += batch.to_dict("records")
-        summary.set_actor_timing(stats_rows, t_exec, time.time())
+        pool = fused_actors(cfg, cpus) if cfg.curate.fuse_stages and stages else None
+        summary.set_actor_timing(stats_rows, t_exec, time.time(), pool)
     summary.stages = [scan_stats, *stage_stats_from_rows(stats_rows, stages, len(todo),
                                                          sum(r.end_s - r.start_s for r in todo))]
     written = [r for r in stats_rows if r["status"] == "ok"]

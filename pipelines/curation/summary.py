@@ -39,17 +39,27 @@ class RunSummary:
     # (process start, imports, model load, warm-up), and the wall from then to the last record.
     actors: int = 0
     actor_start_s: float | None = None
+    actor_restarts: int = 0  # actors Ray started again after one died (new pids beyond the pool)
     actor_load_s: float | None = None  # mean per actor: models loaded and warmed, inside the start-up
     warm_wall_s: float | None = None
     warm_media_s: float = 0.0
 
-    def set_actor_timing(self, stats_rows: list[dict], t_exec: float, t_end: float) -> None:
-        """Start-up and warm wall from the actors' stamps (epoch seconds) on the stats rows."""
+    def set_actor_timing(self, stats_rows: list[dict], t_exec: float, t_end: float,
+                         pool_size: int | None = None) -> None:
+        """Start-up and warm wall from the actors' stamps (epoch seconds) on the stats rows.
+
+        The warm wall runs from when the first ``pool_size`` actors (the pool the run started) were
+        all ready. An actor Ray restarts after a crash stamps a later ready time; measuring from it
+        would leave out the clips done before it and overstate throughput, so it only counts as a
+        restart (its start-up stays inside the warm wall, where the run paid for it).
+        """
         ready = {r["actor_pid"]: r for r in stats_rows if _num(r.get("actor_ready_at")) is not None}
         if not ready:
             return
-        last_ready = max(r["actor_ready_at"] for r in ready.values())
-        self.actors = len(ready)
+        n = min(pool_size or len(ready), len(ready))
+        last_ready = sorted(r["actor_ready_at"] for r in ready.values())[n - 1]
+        self.actors = n
+        self.actor_restarts = len(ready) - n
         self.actor_start_s = last_ready - t_exec
         self.actor_load_s = sum(r["actor_load_s"] for r in ready.values()) / len(ready)
         self.warm_wall_s = t_end - last_ready
@@ -93,6 +103,7 @@ class RunSummary:
                 f"actors: {self.actors} fused, all ready after {self.actor_start_s:.1f} s (models loaded and warmed in "
                 f"{self.actor_load_s:.1f} s each); warm: {self.warm_media_s:.1f} media s in {self.warm_wall_s:.1f} s "
                 f"= {self.warm_clip_s_per_wall_s:.2f} clip-s per wall-s"
+                + (f"; {self.actor_restarts} actor restart(s)" if self.actor_restarts else "")
             )
         return "\n".join(lines)
 

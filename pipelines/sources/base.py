@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -265,6 +266,27 @@ class SourceAdapter(ABC):
 
     def path(self, *parts: str) -> str:
         return storage.join(self.root, *parts)
+
+    def confined(self, rel: str, label_uri: str, line: int | None, field: str) -> str:
+        """URI of a path that a label file names, relative to the dataset root.
+
+        A label file is input, not code: a ``"../../etc"`` or an absolute path in it must not make a
+        clip read media outside the dataset. Absolute paths, URIs and escapes are refused, and on a
+        local root symlinks are resolved first, so a link inside the root pointing out is refused too.
+        LabelError names the label file, its line and the field.
+        """
+        where = f"{field} {rel!r:.120}"
+        if not rel or rel.startswith(("/", "\\")) or "://" in rel or "\x00" in rel or (len(rel) > 1 and rel[1] == ":"):
+            raise LabelError(label_uri, line, f"{where} must be a path relative to the dataset root")
+        norm = posixpath.normpath(rel.replace("\\", "/"))
+        if norm == ".." or norm.startswith("../"):
+            raise LabelError(label_uri, line, f"{where} escapes the dataset root {self.root}")
+        uri = self.path(norm)
+        if not storage.is_remote(self.root):
+            real_root = os.path.realpath(self.root)
+            if os.path.commonpath([real_root, os.path.realpath(uri)]) != real_root:
+                raise LabelError(label_uri, line, f"{where} resolves (through a symlink) outside the dataset root {self.root}")
+        return uri
 
     @abstractmethod
     def scan(self) -> Iterator[ClipRef | Quarantined]:

@@ -4,7 +4,9 @@ Layout read::
 
     friends_mmc/<split>-metadata.json   [dialogue, ...]; dialogue = [turn, ...];
         turn = {frame, video, speaker, content, faces: [[[x1, y1, x2, y2], name], ...]}
-    friends_mmc/<video>                 one short video per turn (path relative to friends_mmc/)
+    friends_mmc/<video>                 one short video per turn (path relative to friends_mmc/; an
+                                        absolute one, or one escaping the folder, symlinks resolved,
+                                        quarantines its dialogue: SourceAdapter.confined)
 
     friends_mmc/face_track_annotations/<split>/sXXeYY.pkl   optional, per episode (see below)
 
@@ -157,7 +159,7 @@ def _turn(uri: str, line: int, d: int, k: int, t, frame_size: tuple[int, int]) -
     if not m:
         raise LabelError(uri, line, f"{where}: no sXXeYY episode in frame {t['frame']!r} or video {t['video']!r}")
     return {"video": t["video"], "speaker": str(t["speaker"]), "text": str(t["content"]), "faces": faces,
-            "episode": m.group(1).lower(), "frame": str(t["frame"])}
+            "episode": m.group(1).lower(), "frame": str(t["frame"]), "line": line}
 
 
 def parse_metadata(uri: str, text: str, frame_size: tuple[int, int] = DEFAULT_FRAME_SIZE) -> list[list[dict]]:
@@ -205,7 +207,7 @@ class FriendsMmcAdapter(SourceAdapter):
                     continue
                 key = (split, dialogue[0]["episode"])
                 yield from self._load_tracks(*key, frame_size)
-                yield from self._dialogue(dialogue, media_dir, scenes, self._tracks[key])
+                yield from self._dialogue(meta_uri, dialogue, media_dir, scenes, self._tracks[key])
 
     def _load_tracks(self, split: str, episode: str, frame_size: tuple[int, int]) -> Iterator[Quarantined]:
         """Read face_track_annotations/<split>/<episode>.pkl once, if it exists (quarantined if broken)."""
@@ -220,12 +222,17 @@ class FriendsMmcAdapter(SourceAdapter):
         except LabelError as err:
             yield Quarantined.from_error(self.name, err)
 
-    def _dialogue(self, turns: list[dict], media_dir: str, scenes: dict[str, int],
+    def _dialogue(self, meta_uri: str, turns: list[dict], media_dir: str, scenes: dict[str, int],
                   track_entries: dict[str, dict]) -> Iterator[ClipRef | Quarantined]:
         episode = turns[0]["episode"]
         timeline, t = [], 0.0
-        for turn in turns:
-            uri = self.path(turn["video"])
+        for k, turn in enumerate(turns):
+            try:
+                uri = self.confined(turn["video"], meta_uri, turn["line"], f"turn {k} 'video'")
+            except LabelError as err:
+                # A turn whose media is outside the dataset breaks the dialogue's timeline like an unreadable one.
+                yield Quarantined.from_error(self.name, err)
+                return
             info = probe(uri, self.storage)
             if not info.ok or not info.duration_s:
                 # One unreadable utterance breaks the dialogue's timeline: quarantine it whole.

@@ -247,3 +247,36 @@ def test_unreadable_media_415_does_not_pass_on_the_decoder_message(server):
     bad.write_bytes(os.urandom(4000))
     msg = _short_error(post(server, "/v1/amuse/answer", answer_body(server, clip_uris=[str(bad)])), 415)
     assert msg == f"media {str(bad)!r} is not readable audio/video"
+
+
+# Marks of a leak: a traceback, a source line, or a path of this machine (the media roots, the repo, the venv).
+LEAK_MARKS = ("Traceback (most recent call last)", 'File "', "site-packages", "/tmp/", "/work/", "/home/", "\x1b[")
+
+
+def test_fuzz_from_the_openapi_schema_gives_no_5xx_and_no_leak(server):
+    """Schemathesis generates requests for every operation of the app's own OpenAPI schema (fixed seed,
+    fixed budget): no 5xx, no response that names a server path or carries a traceback, and the server
+    still answers afterwards."""
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    doc = httpx.get(server["url"] + "/openapi.json", headers=headers, timeout=30).json()
+    schema = schemathesis.openapi.from_dict(doc)
+    marks = (*LEAK_MARKS, server["media"]["root"], str(Path.cwd()))
+    seen: dict[str, list[int]] = {}
+    bad: list[str] = []
+    def check(case) -> None:
+        resp = case.call(base_url=server["url"], headers=headers, timeout=30)
+        seen.setdefault(case.operation.label, []).append(resp.status_code)
+        leaked = [m for m in marks if m in resp.text]
+        if resp.status_code >= 500 or leaked:
+            bad.append(f"{case.operation.label} -> {resp.status_code} {leaked} {resp.text[:300]!r} for {case.body!r:.300}")
+
+    for result in schema.get_all_operations():
+        settings(max_examples=25, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
+                 suppress_health_check=list(HealthCheck))(given(case=result.ok().as_strategy())(check))()
+    assert len(seen) >= 4 and sum(map(len, seen.values())) >= 50, seen
+    assert not bad, "\n".join(bad[:10])
+    assert httpx.get(server["url"] + "/healthz", timeout=10).status_code == 200
+    assert post(server, "/v1/amuse/answer", answer_body(server)).status_code == 200

@@ -152,8 +152,13 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(tmp_path):
     partial = {r["clip_id"] for r in read_rows(str(clips_dir), CLIP_SCHEMA)}
     reference = read_rows(str(ref_out / "t" / "clips"), CLIP_SCHEMA)
     assert 2 <= len(partial) < len(reference), "the kill did not land midway"
+    # What a kill inside the stitching leaves (whether or not this kill landed there): a partial mp4.
+    stale = killed_out / "t" / "media" / "friends_mmc" / "s01e03" / ".assemble-killed"
+    stale.mkdir(parents=True, exist_ok=True)
+    (stale / "clip.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom")
 
     _run_to_end(corpus, killed_out)
+    assert not list(killed_out.rglob(".assemble-*"))  # the rerun swept the killed run's build folders
     resumed = read_rows(str(clips_dir), CLIP_SCHEMA)
     assert len({r["clip_id"] for r in resumed}) == len(resumed)  # nothing duplicated
     # Stitched Friends-MMC media live under each run's own output folder; everything else is identical.

@@ -119,6 +119,21 @@ def test_summary_separates_actor_start_up_from_warm_throughput():
     assert per_stage.warm_wall_s is None and "actors:" not in per_stage.table()
 
 
+def test_summary_throughput_is_measured_from_the_pool_start_not_a_restarted_actor():
+    """Actor 2 died and Ray restarted it (pid 3, ready at 120): the warm wall still starts when the
+    pool of 2 was ready (106), so 60 media s over 20 s is 3.0, not 60 / 6 = 10."""
+    from pipelines.curation.summary import RunSummary
+
+    rows = [{"actor_pid": 1, "actor_ready_at": 105.0, "actor_load_s": 4.0, "duration_s": 30.0, "status": "ok"},
+            {"actor_pid": 2, "actor_ready_at": 106.0, "actor_load_s": 5.0, "duration_s": 20.0, "status": "ok"},
+            {"actor_pid": 3, "actor_ready_at": 120.0, "actor_load_s": 6.0, "duration_s": 10.0, "status": "ok"}]
+    s = RunSummary()
+    s.set_actor_timing(rows, t_exec=100.0, t_end=126.0, pool_size=2)
+    assert (s.actors, s.actor_restarts, s.actor_start_s, s.warm_wall_s) == (2, 1, 6.0, 20.0)
+    assert s.warm_clip_s_per_wall_s == pytest.approx(3.0)
+    assert "1 actor restart(s)" in s.table()
+
+
 def test_summary_counts_labelled_turns_in_no_clip_per_source(tmp_path):
     from pipelines.curation.pipeline import scan_summary
     from pipelines.curation.refs import scan_sources

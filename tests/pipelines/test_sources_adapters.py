@@ -388,3 +388,23 @@ def test_adapters_read_s3(tmp_path, s3_bucket):
         rref = [r for r in remote if isinstance(r, ClipRef)]
         assert [r.clip_id for r in lref] == [r.clip_id for r in rref] and rref
         assert rref[0].media_uri.startswith(s3_bucket)
+
+
+@pytest.mark.parametrize("escape", ["../outside/s01e03_x.mp4", "s01e03/../../outside/s01e03_x.mp4",
+                                    "ABS", "link/s01e03_x.mp4"])
+def test_friends_turn_video_outside_the_dataset_is_quarantined(tmp_path, escape):
+    """A label file naming media outside friends_mmc/ (.., absolute, or through a symlink) quarantines
+    the dialogue with the file, line and field; no clip points outside the dataset."""
+    doc = write_friends(tmp_path, n_turns=6)
+    outside = tmp_path / "outside"
+    make_video(outside / "s01e03_x.mp4", 3.0, size=(64, 36))
+    (tmp_path / "friends_mmc" / "link").symlink_to(outside, target_is_directory=True)
+    meta = tmp_path / "friends_mmc" / "test-metadata.json"
+    doc[0][2]["video"] = str(outside / "s01e03_x.mp4") if escape == "ABS" else escape
+    meta.write_text(json.dumps(doc, indent=2))
+    refs, quarantined = scan("friends_mmc", tmp_path, media_dir=str(tmp_path / "media"))
+    assert not refs
+    (q,) = quarantined
+    line = meta.read_text().splitlines()[q.line - 1]
+    assert q.uri == str(meta) and q.line and "turn 2 'video'" in q.reason and line.strip() == "{"
+    assert "dataset root" in q.reason or "relative" in q.reason
