@@ -54,7 +54,7 @@ def resolve_policy_path(spec: ModelSpec, ctx: dict) -> str:
 def _hf(spec: ModelSpec, ctx: dict) -> Any:
     from eval.models.hf import HFPolicyAdapter
 
-    # ``hf_media``: how training encodes a clip (max_audio_s, num_frames, frame_size), so eval matches it
+    # ``hf_media``: how much of a clip the model is shown (eval.policy_media: max_audio_s, num_frames, frame_size)
     return HFPolicyAdapter(spec.name, resolve_policy_path(spec, ctx), max_new_tokens=spec.max_new_tokens,
                            temperature=spec.temperature, seed=spec.seed, **ctx.get("hf_media", {}))
 

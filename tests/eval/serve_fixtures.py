@@ -44,6 +44,7 @@ def serve_config(media: dict[str, str], port: int, **serve_overrides):
         f"serve.allowed_media_roots=[{media['root']}]",
         "serve.max_media_bytes=150000",
         "serve.max_media_duration_s=4.0",
+        "serve.max_body_bytes=1048576",
         "serve.tool_timeout_s=0.5",
         "serve.request_timeout_s=20",
         "eval.models=[{name: tool_only, kind: tool_only}, {name: random, kind: random}]",
