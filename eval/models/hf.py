@@ -44,31 +44,9 @@ class HFPolicyAdapter:
         self.max_turn_chars = max_turn_chars
 
     def _media(self, context: AgentContext | None):
-        if context is None or not context.clip_uris:
-            return None, []
-        from infra.media import MediaError, decode_audio, iter_frames
+        from eval.models.clip_media import clip_media
 
-        uri = context.clip_uris[0]
-        start, end = context.clip_spans[0] if context.clip_spans else (0.0, None)
-        end_a = start + self.max_audio_s if end is None else min(end, start + self.max_audio_s)
-        try:
-            audio = decode_audio(uri, start, end_a)
-        except MediaError:
-            audio = None  # audio-less or unreadable media: answer from the text alone
-        frames = []
-        if self.num_frames and end is not None:
-            import numpy as np
-            from PIL import Image
-
-            fps = self.num_frames / max(end - start, 1e-3)
-            try:
-                for t, img in iter_frames(uri, start, end, fps=fps, max_height=None):
-                    small = np.asarray(Image.fromarray(img).resize((self.frame_size, self.frame_size)))
-                    frames.append((t - start, small))
-                    if len(frames) == self.num_frames:
-                        break
-            except MediaError:
-                frames = []
+        audio, frames = clip_media(context, self.max_audio_s, self.num_frames, self.frame_size)
         # the thinker's video path takes frames in pairs (temporal patch 2)
         if len(frames) % 2:
             frames = frames[:-1]
