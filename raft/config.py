@@ -160,6 +160,12 @@ class TrainConfig:
     keep_checkpoints: int = doc_field(2, "Checkpoints kept (Ray CheckpointConfig.num_to_keep).")
     max_failures: int = doc_field(1, "Worker-group restarts Ray Train allows (FailureConfig).")
     export: bool = doc_field(True, "Export the aligned weights in HF format after training.")
+    tracker: str = doc_field(
+        "none", "Experiment tracker fed by rank 0 through Ray Train's integrations: none | mlflow | wandb (the package "
+        "must be installed; logs always go to <storage_path>/<experiment_name>/logs as JSONL and TensorBoard)."
+    )
+    tracker_project: str = doc_field("amuse-raft", "MLflow experiment / W&B project name.")
+    tracker_uri: str | None = doc_field(None, "MLflow tracking URI / W&B base URL; None: the package's default.")
 
     def __post_init__(self) -> None:
         # A partial mapping (``--set train.rewards.answer=3``) overrides only the names it gives.
@@ -178,6 +184,9 @@ class TrainConfig:
                        storage_path=absolute(self.storage_path))
 
     def validate(self) -> None:
+        from raft.metrics_log import check_tracker
+
+        check_tracker(self.tracker)
         if self.k < 1:
             raise ConfigError("train.k must be >= 1")
         if self.length_norm not in ("mean", "sum"):
