@@ -371,6 +371,11 @@ def test_openai_client_sends_audio_image_and_clip_parts(server):
     assert prompt_tokens(audio) == plain + 52 == prompt_tokens(audio_8k)
     with_image = prompt_tokens(image)
     assert with_image > plain + 2
+    import base64
+
+    png = Path(server["media"]["root"]) / "frame.png"  # the same image as a file under the allowed root
+    png.write_bytes(base64.b64decode(image["image_url"]["url"].split(",", 1)[1]))
+    assert prompt_tokens({"type": "image_url", "image_url": {"url": str(png)}}) == with_image
     assert prompt_tokens(audio, image) == with_image + 52
     assert prompt_tokens(clip) == plain + 27  # the clip's 1 s span: 25 audio tokens and markers (a wav: no frames)
 
