@@ -13,6 +13,7 @@ import importlib.util
 import json
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ class MetricsLogger:
         if storage.exists(jsonl_uri, scfg):  # a resumed run continues the file
             (self.stage / "metrics.jsonl").write_bytes(storage.read_bytes(jsonl_uri, scfg))
         self.jsonl = open(self.stage / "metrics.jsonl", "a")  # noqa: SIM115 (closed in close())
-        self.tb = SummaryWriter(str(self.stage))
+        # event files are named by the second and host: a suffix keeps a quick resume from overwriting the last one
+        self.tb = SummaryWriter(str(self.stage), filename_suffix=f".{uuid.uuid4().hex[:8]}")
         self.track: tuple[Callable, Callable] | None = None
         if tracker != "none":
             check_tracker(tracker)
