@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-from omni.processor import OmniProcessor  # noqa: E402
 from raft_gpu_step import build_model  # noqa: E402
 
+from omni.processor import OmniProcessor  # noqa: E402
 from raft.config import SRAConfig  # noqa: E402
 from raft.model import MELS, MERGE, PATCH  # noqa: E402
 from raft.sra import PRESETS, cross_param_names  # noqa: E402

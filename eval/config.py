@@ -30,6 +30,37 @@ class ModelSpec:
     max_new_tokens: int = doc_field(128, "Generation length limit for hf/openai adapters.")
     temperature: float = doc_field(0.0, "Sampling temperature for hf/openai adapters (0: greedy).")
     seed: int = doc_field(0, "Seed for the random baseline and for sampling.")
+    accepts: list[str] = doc_field(
+        doc="openai: what the endpoint takes besides the chat text, a subset of text | audio | image. With audio the "
+        "clip's audio span goes as a base64 wav input_audio part; with image its frames go as JPEG data-URL image_url "
+        "parts (eval.policy_media bounds both). ['text'] for text-only models.",
+        factory=lambda: ["text"],
+    )
+
+    def validate(self) -> None:
+        bad = [a for a in self.accepts if a not in MEDIA_KINDS]
+        if bad or "text" not in self.accepts:
+            raise ValueError(f"eval.models[{self.name}].accepts: {self.accepts} must include 'text' and be a subset of "
+                             f"{list(MEDIA_KINDS)}")
+
+
+MEDIA_KINDS = ("text", "audio", "image")
+
+
+@dataclass
+class PolicyMedia:
+    """How much of a clip a model is shown (the hf policy, and what the openai adapter sends). The
+    defaults cover a whole curated clip of up to 30 s (Qwen2.5-Omni's audio window; the real
+    talking-head clips last 5-7 s) and 8 frames, small enough that the tiny test model answers
+    in well under a second on one core; raise frame_size for a real checkpoint."""
+
+    max_audio_s: float = doc_field(30.0, "Audio seconds shown per clip, from the span's start.")
+    num_frames: int = doc_field(8, "Frames sampled evenly over the span (0: audio only; the hf policy uses an even number).")
+    frame_size: int = doc_field(56, "Frames are resized to this many pixels square (a multiple of 28 for Qwen2.5-Omni).")
+
+    def validate(self) -> None:
+        if self.max_audio_s <= 0 or self.num_frames < 0 or self.frame_size < 28:
+            raise ValueError(f"eval.policy_media: need max_audio_s > 0, num_frames >= 0, frame_size >= 28; got {self}")
 
 
 def _default_models() -> list[ModelSpec]:
@@ -73,6 +104,8 @@ class EvalConfig:
         "jitter (0.5 s doubling to 8 s, openai client); other 4xx fail at once. A prediction that still fails is "
         "recorded with its error and retried on the next run (errors are never cached)."
     )
+    policy_media: PolicyMedia = doc_field(doc="Media limits for the models that see the clip (hf, openai with accepts).",
+                                          factory=PolicyMedia)
     report_dir: str | None = doc_field(None, "Where predictions, results and report go; None: <output_dir>/<run>/eval.")
 
     def validate(self) -> None:
@@ -82,6 +115,9 @@ class EvalConfig:
         for i, m in enumerate(self.modes):
             if m not in MODES:
                 raise ValueError(f"eval.modes[{i}]: {m!r} is not one of {list(MODES)}")
+        self.policy_media.validate()
+        for m in self.models:
+            m.validate()
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise ValueError(f"eval.models: names must be unique, got {names}")
@@ -99,6 +135,20 @@ class EvalConfig:
 
 
 @dataclass
+class AutoscalingConfig:
+    """Ray Serve's autoscaling_config for the model deployment (off: a fixed serve.num_replicas)."""
+
+    enabled: bool = doc_field(False, "Scale the model deployment between min_replicas and max_replicas.")
+    min_replicas: int = doc_field(1, "Fewest replicas kept.")
+    max_replicas: int = doc_field(4, "Most replicas started.")
+    target_ongoing_requests: float = doc_field(4.0, "Requests per replica Serve aims for when scaling.")
+
+    def to_serve(self) -> dict:
+        return {"min_replicas": self.min_replicas, "max_replicas": self.max_replicas,
+                "target_ongoing_requests": self.target_ongoing_requests}
+
+
+@dataclass
 class ServeConfig:
     host: str = doc_field("127.0.0.1", "Interface the HTTP ingress binds (loopback by default).")
     port: int = doc_field(8000, "HTTP port of the ingress (0: pick a free one).")
@@ -113,7 +163,8 @@ class ServeConfig:
     max_media_bytes: int = doc_field(200 * 1024 * 1024, "Largest media file accepted, bytes (413 above).")
     max_media_duration_s: float = doc_field(600.0, "Longest media accepted, seconds (413 above).")
     max_body_bytes: int = doc_field(
-        1024 * 1024, "Largest request body accepted, bytes (413 above; media travel as URIs, so 1 MiB is ample)."
+        8 * 1024 * 1024, "Largest request body accepted, bytes (413 above). Chat content parts carry media inline: 30 s "
+        "of 16 kHz 16-bit wav is 1.3 MB in base64, a JPEG frame tens of kB; clips by URI cost nothing."
     )
     media_check_timeout_s: float = doc_field(
         10.0, "Wall-clock limit for checking one clip URI (stat, size, probe); 504 above."
@@ -133,6 +184,14 @@ class ServeConfig:
     num_cpus_tool: float = doc_field(0.1, "CPUs reserved per tool replica.")
     num_cpus_ingress: float = doc_field(0.1, "CPUs reserved per ingress replica.")
     max_ongoing_requests: int = doc_field(32, "Concurrent requests one replica accepts before Serve queues them.")
+    batch_max_size: int = doc_field(
+        8, "Chat requests the model deployment gathers into one batch (Ray Serve's @serve.batch); the batch's requests "
+        "then run concurrently on the replica, each with its own sampling generator."
+    )
+    batch_wait_timeout_s: float = doc_field(0.005, "How long a batch waits to fill before it runs, seconds.")
+    autoscaling: AutoscalingConfig = doc_field(
+        doc="Model-deployment autoscaling; when enabled it replaces num_replicas.", factory=lambda: AutoscalingConfig()
+    )
 
     def validate(self) -> None:
         for key in ("max_media_bytes", "max_body_bytes", "max_tool_calls", "max_steps", "num_replicas", "tool_replicas"):
@@ -141,6 +200,12 @@ class ServeConfig:
         for key in ("max_media_duration_s", "request_timeout_s", "tool_timeout_s", "media_check_timeout_s"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"serve.{key}: must be > 0, got {getattr(self, key)}")
+        if self.batch_max_size < 1 or self.batch_wait_timeout_s < 0:
+            raise ValueError(f"serve.batch_max_size / batch_wait_timeout_s: need >= 1 / >= 0, got "
+                             f"{self.batch_max_size} / {self.batch_wait_timeout_s}")
+        a = self.autoscaling
+        if a.enabled and not 0 <= a.min_replicas <= a.max_replicas or a.max_replicas < 1:
+            raise ValueError(f"serve.autoscaling: need 0 <= min_replicas <= max_replicas >= 1, got {a.min_replicas}, {a.max_replicas}")
         if not 0 <= self.port < 65536:
             raise ValueError(f"serve.port: {self.port} is not a TCP port")
         if not self.allowed_media_roots:

@@ -15,7 +15,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+from transformers import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
+from omni.completion import Completion, cut_at_stop
 from omni.processor import EOS, IM_END, Encoded, OmniProcessor
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -106,17 +108,66 @@ class OmniThinker:
         return self.processor.decode(ids)
 
 
+class SeededSampler(LogitsProcessor):
+    """Temperature / top-p sampling from a private ``torch.Generator``, for one request.
+
+    ``generate`` samples from torch's global generator, so two threads seeding it race. This
+    processor draws the next token itself and leaves every other token at -inf, so ``generate``
+    runs greedily (argmax picks the drawn token) and concurrent requests never share RNG state."""
+
+    def __init__(self, temperature: float, top_p: float, seed: int):
+        self.temperature = TemperatureLogitsWarper(temperature)
+        self.top_p = TopPLogitsWarper(top_p) if top_p < 1.0 else None
+        self.generator = torch.Generator().manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scores = self.temperature(input_ids, scores)
+        if self.top_p is not None:
+            scores = self.top_p(input_ids, scores)
+        probs = torch.softmax(scores.float(), dim=-1).cpu()
+        drawn = torch.multinomial(probs, 1, generator=self.generator).to(scores.device)
+        out = torch.full_like(scores, float("-inf"))
+        return out.scatter(1, drawn, 0.0)
+
+
 class HFOmniPolicy(OmniThinker):
-    """:class:`Policy` over a local checkpoint folder: ``HFOmniPolicy.from_pretrained(path)``."""
+    """:class:`Policy` over a local checkpoint folder: ``HFOmniPolicy.from_pretrained(path)``.
+    Safe to call from several threads at once: sampling draws from a generator per request."""
+
+    def complete(self, messages: list[dict[str, str]], audio: np.ndarray | None = None,
+                 frames: list[tuple[float, np.ndarray]] = (), max_new_tokens: int = 64,
+                 temperature: float = 0.0, seed: int = 0, max_turn_chars: int | None = None,
+                 top_p: float = 1.0, stop: list[str] | None = None) -> Completion:
+        """Encode ``messages`` with the clip's media (:meth:`OmniProcessor.encode_chat`) and decode
+        the reply: greedy at ``temperature`` 0, else sampled (temperature, ``top_p``) under ``seed``.
+        Generation ends at a stop token, at any of the ``stop`` strings (cut off, as OpenAI does) or
+        after ``max_new_tokens``."""
+        enc: Encoded = self.processor.encode_chat(messages, audio, frames, max_turn_chars=max_turn_chars)
+        inputs = self.to_model(enc.inputs)
+        extra: dict[str, Any] = {}
+        if temperature > 0:
+            extra["logits_processor"] = LogitsProcessorList([SeededSampler(temperature, top_p, seed)])
+        if stop:
+            extra.update(stop_strings=list(stop), tokenizer=self.processor.tokenizer)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                out = self.model.generate(
+                    **inputs, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=self.stop_ids,
+                    suppress_tokens=self.suppress_ids, pad_token_id=self.processor.ids[EOS], **extra,
+                )
+        finally:
+            self.model.train(was_training)
+        row = out[0, enc.length:].tolist()
+        end = next((t + 1 for t, tok in enumerate(row) if tok in self.stop_ids), None)
+        ids = row[:end] if end is not None else row
+        text, stopped = cut_at_stop(self.decode(ids), list(stop or []))
+        finish = "stop" if end is not None or stopped else "length"
+        return Completion(text, enc.length, len(ids), finish)
 
     def generate(self, messages: list[dict[str, str]], audio: np.ndarray | None = None,
                  frames: list[tuple[float, np.ndarray]] = (), max_new_tokens: int = 64,
                  temperature: float = 0.0, seed: int = 0, max_turn_chars: int | None = None) -> str:
-        """Encode ``messages`` with the clip's media (:meth:`OmniProcessor.encode_chat`) and decode
-        the reply. Sampling seeds torch's global generator, so concurrent callers must serialize."""
-        enc: Encoded = self.processor.encode_chat(messages, audio, frames, max_turn_chars=max_turn_chars)
-        if temperature > 0:
-            torch.manual_seed(seed)
-        ids = self.sample_ids(self.to_model(enc.inputs), enc.length, max_new_tokens,
-                              temperature=temperature, greedy=temperature <= 0)[0]
-        return self.decode(ids)
+        """The reply text of :meth:`complete`."""
+        return self.complete(messages, audio, frames, max_new_tokens, temperature, seed, max_turn_chars).text

@@ -27,6 +27,7 @@ if not __package__:  # run as a script (ray job submit): make the repo importabl
 from eval import harness  # noqa: E402
 from eval.models.registry import model_identity  # noqa: E402
 from eval.report import markdown, plots  # noqa: E402
+from eval.report.provenance import provenance  # noqa: E402
 from eval.report.results import compute  # noqa: E402
 from eval.tasks.kinds import ScoringParams  # noqa: E402
 from infra import storage  # noqa: E402
@@ -128,7 +129,8 @@ def run(cfg: AppConfig) -> dict[str, str]:
           (f"; {len(failed)} failed (kept in predictions.parquet with their error, retried by the next run)" if failed else ""))
     wanted = harness.wanted_ids(samples, model_keys, e.modes, tools_key)
     rows = harness.select_rows(harness.read_cache(cache_dir, cfg.storage), failed, wanted)
-    return write_outputs(cfg, samples, report_dir, rows, path="HTTP (Ray Serve)" if e.via_http else "in-process")
+    return write_outputs(cfg, samples, report_dir, rows, path="HTTP (Ray Serve)" if e.via_http else "in-process",
+                         model_keys=model_keys)
 
 
 def perception_quality(cfg: AppConfig, samples: list[dict]) -> dict | None:
@@ -145,7 +147,8 @@ def perception_quality(cfg: AppConfig, samples: list[dict]) -> dict | None:
     return summarize(clips, n_boot=min(cfg.eval.bootstrap_samples, 1000), seed=cfg.run.seed) if clips else None
 
 
-def write_outputs(cfg: AppConfig, samples: list[dict], report_dir: str, rows: list[dict], path: str) -> dict[str, str]:
+def write_outputs(cfg: AppConfig, samples: list[dict], report_dir: str, rows: list[dict], path: str,
+                  model_keys: dict[str, str] | None = None) -> dict[str, str]:
     e = cfg.eval
     preds_uri = storage.join(report_dir, "predictions.parquet")
     storage.write_parquet(harness.predictions_table(rows), preds_uri, cfg.storage)
@@ -153,6 +156,7 @@ def write_outputs(cfg: AppConfig, samples: list[dict], report_dir: str, rows: li
     params = ScoringParams(e.iou_thresholds, e.stg_tolerance_s, e.bootstrap_samples, cfg.run.seed)
     results = compute(rows, by_id, params)
     results["perception"] = perception_quality(cfg, samples)
+    results["provenance"] = provenance(cfg, samples, model_keys or {})
     results_uri = storage.join(report_dir, "results.json")
     storage.write_bytes(results_uri, json.dumps(results, indent=1).encode(), cfg.storage)
     figures = {f"{m}: score per task by mode": (f"task_mode_{m}.png", plots.task_by_mode(results, m)) for m in results["results"]}

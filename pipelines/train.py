@@ -39,14 +39,9 @@ def run(cfg: AppConfig) -> dict[str, str]:
         if not storage.exists(uri, cfg.storage):
             raise SystemExit(f"train: {uri} not found; run curation first or set train.samples_uri/clips_uri")
     storage_path = t.storage_path or cfg.output_uri("train")
-    # TensorBoard and JSONL need a local folder: beside the checkpoints when storage is local, else under
-    # run.output_dir when that is local, else ./outputs (under `ray job submit`, the job's working dir)
-    local_out = cfg.output_uri("train")
-    base = Path("outputs", cfg.run.name, "train") if storage.is_remote(local_out) else Path(local_out)
-    if not storage.is_remote(storage_path):
-        base = Path(storage_path)
-    log_dir = str((base / t.experiment_name / "logs").resolve())
-    return fit(t, samples, clips, storage_path, log_dir, cfg.storage, perception=to_dict(cfg.perception))
+    # JSONL and TensorBoard go beside the checkpoints, in the run's storage (local or s3://), never a worker's disk
+    log_uri = storage.join(storage_path, t.experiment_name, "logs")
+    return fit(t, samples, clips, storage_path, log_uri, cfg.storage, perception=to_dict(cfg.perception))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,6 +163,12 @@ class TrainConfig:
         "machine a repeated failure is a bug, and retrying it hides it; configs/cluster.yaml sets 5, since there "
         "preemption and node loss are normal and each restart resumes from the last checkpoint.")
     export: bool = doc_field(True, "Export the aligned weights in HF format after training.")
+    tracker: str = doc_field(
+        "none", "Experiment tracker fed by rank 0 through Ray Train's integrations: none | mlflow | wandb (the package "
+        "must be installed; logs always go to <storage_path>/<experiment_name>/logs as JSONL and TensorBoard)."
+    )
+    tracker_project: str = doc_field("amuse-raft", "MLflow experiment / W&B project name.")
+    tracker_uri: str | None = doc_field(None, "MLflow tracking URI / W&B base URL; None: the package's default.")
 
     def __post_init__(self) -> None:
         # A partial mapping (``--set train.rewards.answer=3``) overrides only the names it gives.
@@ -181,6 +187,9 @@ class TrainConfig:
                        storage_path=absolute(self.storage_path))
 
     def validate(self) -> None:
+        from raft.metrics_log import check_tracker
+
+        check_tracker(self.tracker)
         if self.k < 1:
             raise ConfigError("train.k must be >= 1")
         if self.length_norm not in ("mean", "sum"):

@@ -16,7 +16,6 @@ JSONL and TensorBoard, and at the end exports the aligned weights in Hugging Fac
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import tempfile
@@ -32,6 +31,7 @@ from infra import storage
 from infra.config import from_dict, to_dict
 from infra.storage import StorageConfig
 from raft.config import TrainConfig
+from raft.metrics_log import MetricsLogger
 
 CKPT_TAG = "ds"
 
@@ -47,54 +47,6 @@ def deepspeed_config(cfg: TrainConfig) -> dict:
         "bf16": {"enabled": cfg.dtype == "bfloat16"},
         "steps_per_print": 1 << 30,
     }
-
-
-class MetricsLogger:
-    """JSONL and TensorBoard scalars, rank 0 only; one line per step, also across a resume.
-
-    A resumed run continues the file from the checkpoint it restored: lines past ``resume_step``
-    were written by the run that died after that checkpoint, and the resumed run writes those steps
-    again, so they are dropped first (and TensorBoard purges them with ``purge_step``). A fresh run
-    (``resume_step`` 0) rewrites step 0 too, so it starts the file empty.
-    """
-
-    def __init__(self, log_dir: str, resume_step: int = 0):
-        from tensorboardX import SummaryWriter
-
-        Path(log_dir).mkdir(parents=True, exist_ok=True)
-        path = Path(log_dir) / "metrics.jsonl"
-        _truncate_after(path, resume_step)
-        self.jsonl = open(path, "a")  # noqa: SIM115 (closed in close())
-        self.tb = SummaryWriter(log_dir, purge_step=resume_step + 1 if resume_step else None)
-
-    def write(self, step: int, metrics: dict) -> None:
-        self.jsonl.write(json.dumps({"step": step, **metrics}) + "\n")
-        self.jsonl.flush()
-        for k, v in metrics.items():
-            self.tb.add_scalar(k, v, step)
-        self.tb.flush()
-
-    def close(self) -> None:
-        self.jsonl.close()
-        self.tb.close()
-
-
-def _truncate_after(path: Path, resume_step: int) -> None:
-    """Keep only the lines of ``path`` up to the restored step (none for a fresh run); atomic rewrite.
-    A torn last line (the writer killed mid-line) is dropped with them."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            step = json.loads(line)["step"]
-        except (ValueError, KeyError, TypeError):
-            continue
-        if resume_step and step <= resume_step:
-            kept.append(line + "\n")
-    tmp = path.with_suffix(".jsonl.tmp")
-    tmp.write_text("".join(kept))
-    os.replace(tmp, path)
 
 
 def _rng_state() -> dict:
@@ -176,7 +128,8 @@ def train_loop_per_worker(config: dict) -> None:
         np.random.seed(cfg.seed * 1000 + rank)
         random.seed(cfg.seed * 1000 + rank)
 
-    logger = MetricsLogger(config["log_dir"], resume_step=start) if rank == 0 else None
+    logger = MetricsLogger(config["log_dir"], scfg, cfg.tracker, cfg.tracker_project, cfg.tracker_uri,
+                           run_config=config["train"], resume_step=start) if rank == 0 else None
     if logger and start == 0:
         logger.write(0, {k: float(v) for k, v in sra_report.items()})
     encoded: dict[int, object] = {}  # sample index -> EncodedPrompt (media decoded once per worker)
@@ -265,6 +218,7 @@ def fit(cfg: TrainConfig, samples_uri: str, clips_uri: str, storage_path: str, l
     from raft.rollout import make_rollout
 
     scfg = scfg or StorageConfig()
+    log_dir = log_dir if storage.is_remote(log_dir) else os.path.abspath(log_dir)  # workers run elsewhere
     cfg = cfg.for_workers()  # workers resolve relative paths against the Ray session folder, not ours
     samples_uri, clips_uri = (u if storage.is_remote(u) else os.path.abspath(u) for u in (samples_uri, clips_uri))
     if cfg.model_path is None:
@@ -305,7 +259,7 @@ def fit(cfg: TrainConfig, samples_uri: str, clips_uri: str, storage_path: str, l
             pool.shutdown()
     ckpt_path = result.checkpoint.path if result.checkpoint else ""
     ckpt_uri = f"{proto}://{ckpt_path}" if proto != "file" and ckpt_path else ckpt_path
-    out = {"train checkpoint": ckpt_uri, "train metrics": str(Path(log_dir) / "metrics.jsonl"),
+    out = {"train checkpoint": ckpt_uri, "train metrics": storage.join(log_dir, "metrics.jsonl"),
            "train tensorboard": log_dir}
     if cfg.export:
         out["aligned model"] = export_uri

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from omni.completion import Completion, cut_at_stop
+
 
 @dataclass
 class AgentContext:
@@ -38,6 +40,17 @@ class AgentContext:
         return cls(**d)
 
 
+@dataclass
+class GenParams:
+    """Per-request generation settings (the OpenAI request's); None: the adapter's configured value."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+
+
 @runtime_checkable
 class ModelAdapter(Protocol):
     name: str
@@ -45,3 +58,25 @@ class ModelAdapter(Protocol):
     def generate(self, messages: list[dict[str, Any]], context: AgentContext | None = None) -> str:
         """One model turn: the assistant's reply text."""
         ...
+
+
+def _words(messages: list[dict[str, Any]]) -> int:
+    return sum(len(str(m.get("content") or "").split()) for m in messages)
+
+
+def complete(adapter: Any, messages: list[dict[str, Any]], context: AgentContext | None = None,
+             params: GenParams | None = None, media: dict | None = None) -> Completion:
+    """One turn with usage and finish reason. Adapters with a tokenizer implement ``complete``
+    themselves (``media``: decoded ``audio`` at 16 kHz and ``frames`` [(t, HxWx3 uint8)] sent with
+    the request). The others (the baselines: no language model, no tokenizer, no media) answer
+    through ``generate``; their usage counts whitespace-separated words (``usage_unit`` "words"),
+    ``max_tokens`` cuts the reply to that many words (finish ``length``) and ``stop`` cuts it."""
+    params = params or GenParams()
+    if hasattr(adapter, "complete"):
+        return adapter.complete(messages, context, params, media)
+    text, _ = cut_at_stop(adapter.generate(messages, context), params.stop)
+    words, finish = text.split(), "stop"
+    if params.max_tokens is not None and len(words) > params.max_tokens:
+        text, finish = " ".join(words[: params.max_tokens]), "length"
+        words = words[: params.max_tokens]
+    return Completion(text, _words(messages), len(words), finish, usage_unit="words")

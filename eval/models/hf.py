@@ -4,17 +4,18 @@ It loads any folder ``HFOmniPolicy.from_pretrained`` reads — the tiny random t
 Qwen2.5-Omni checkpoint, or the HF-format export ``amuse train`` writes — and answers the chat
 messages the evaluator rendered (``eval.prompting``), encoded with ``OmniProcessor.encode_chat``
 and the clip's audio and a few frames, as training encodes them. Decoding is greedy at
-temperature 0; otherwise sampling is seeded per request (sample id and mode), so a rerun
-reproduces its answers.
+temperature 0; otherwise sampling is seeded per request (the request's seed, else sample id and
+mode), so a rerun reproduces its answers. Each request samples from its own generator
+(``omni.policy.SeededSampler``), so requests run concurrently without a lock.
 """
 
 from __future__ import annotations
 
-import threading
 import zlib
 from typing import Any
 
-from eval.models.base import AgentContext
+from eval.models.base import AgentContext, GenParams
+from omni.completion import Completion
 from omni.processor import MAX_TURN_CHARS
 
 
@@ -28,8 +29,8 @@ class HFPolicyAdapter:
         max_new_tokens: int = 64,
         temperature: float = 0.0,
         seed: int = 0,
-        max_audio_s: float = 4.0,
-        num_frames: int = 2,
+        max_audio_s: float = 30.0,
+        num_frames: int = 8,
         frame_size: int = 56,
         max_turn_chars: int | None = MAX_TURN_CHARS,
     ):
@@ -41,46 +42,50 @@ class HFPolicyAdapter:
         self.max_audio_s, self.num_frames, self.frame_size = max_audio_s, num_frames, frame_size
         # each message is bounded as RAFT's training prompts are (omni.processor.MAX_TURN_CHARS)
         self.max_turn_chars = max_turn_chars
-        # one generate at a time: sampling seeds torch's global generator, and torch on few cores
-        # gains nothing from more
-        self._lock = threading.Lock()
 
     def _media(self, context: AgentContext | None):
-        if context is None or not context.clip_uris:
-            return None, []
-        from infra.media import MediaError, decode_audio, iter_frames
+        from eval.models.clip_media import clip_media
 
-        uri = context.clip_uris[0]
-        start, end = context.clip_spans[0] if context.clip_spans else (0.0, None)
-        end_a = start + self.max_audio_s if end is None else min(end, start + self.max_audio_s)
-        try:
-            audio = decode_audio(uri, start, end_a)
-        except MediaError:
-            audio = None  # audio-less or unreadable media: answer from the text alone
-        frames = []
-        if self.num_frames and end is not None:
-            import numpy as np
-            from PIL import Image
-
-            fps = self.num_frames / max(end - start, 1e-3)
-            try:
-                for t, img in iter_frames(uri, start, end, fps=fps, max_height=None):
-                    small = np.asarray(Image.fromarray(img).resize((self.frame_size, self.frame_size)))
-                    frames.append((t - start, small))
-                    if len(frames) == self.num_frames:
-                        break
-            except MediaError:
-                frames = []
+        audio, frames = clip_media(context, self.max_audio_s, self.num_frames, self.frame_size)
         # the thinker's video path takes frames in pairs (temporal patch 2)
         if len(frames) % 2:
             frames = frames[:-1]
         return audio, frames
 
-    def generate(self, messages: list[dict[str, Any]], context: AgentContext | None = None) -> str:
-        audio, frames = self._media(context)
+    def _resize(self, frames: list) -> list:
+        import numpy as np
+        from PIL import Image
+
+        out = [(float(t), np.asarray(Image.fromarray(np.asarray(img, dtype=np.uint8)).convert("RGB")
+                                     .resize((self.frame_size, self.frame_size)))) for t, img in frames]
+        return out[: self.num_frames] if self.num_frames else []
+
+    def complete(self, messages: list[dict[str, Any]], context: AgentContext | None = None,
+                 params: GenParams | None = None, media: dict | None = None) -> Completion:
+        """The reply with token usage and finish reason. ``media`` (decoded by the ingress from the
+        request's content parts) replaces the clip's own audio / frames when it carries them."""
+        p = params or GenParams()
+        clip = (media or {}).get("clip")
+        if clip is not None:  # a clip part: decoded here as an evaluated sample's clip is
+            uri, start, end = clip
+            audio, frames = self._media(AgentContext("chat", "zero_shot", "", clip_uris=[uri], clip_spans=[(start, end)]))
+        else:
+            audio, frames = self._media(context)
+        if media and media.get("audio") is not None:
+            audio = media["audio"][: int(self.max_audio_s * 16000)]
+        if media and media.get("frames"):
+            frames = self._resize(media["frames"])
+            if len(frames) == 1:
+                frames = frames * 2  # a single image: the thinker's video path takes frames in pairs
+            elif len(frames) % 2:
+                frames = frames[:-1]
         key = f"{context.sample_id}|{context.mode}" if context else repr(messages)
-        with self._lock:
-            return self.policy.generate(
-                messages, audio, frames, max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-                seed=self.seed ^ zlib.crc32(key.encode()), max_turn_chars=self.max_turn_chars,
-            )
+        seed = p.seed if p.seed is not None else self.seed ^ zlib.crc32(key.encode())
+        return self.policy.complete(
+            messages, audio, frames, max_new_tokens=p.max_tokens or self.max_new_tokens,
+            temperature=self.temperature if p.temperature is None else p.temperature, seed=seed,
+            max_turn_chars=self.max_turn_chars, top_p=p.top_p, stop=p.stop,
+        )
+
+    def generate(self, messages: list[dict[str, Any]], context: AgentContext | None = None) -> str:
+        return self.complete(messages, context).text

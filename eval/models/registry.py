@@ -54,7 +54,7 @@ def resolve_policy_path(spec: ModelSpec, ctx: dict) -> str:
 def _hf(spec: ModelSpec, ctx: dict) -> Any:
     from eval.models.hf import HFPolicyAdapter
 
-    # ``hf_media``: how training encodes a clip (max_audio_s, num_frames, frame_size), so eval matches it
+    # ``hf_media``: how much of a clip the model is shown (eval.policy_media: max_audio_s, num_frames, frame_size)
     return HFPolicyAdapter(spec.name, resolve_policy_path(spec, ctx), max_new_tokens=spec.max_new_tokens,
                            temperature=spec.temperature, seed=spec.seed, **ctx.get("hf_media", {}))
 
@@ -66,7 +66,7 @@ def _openai(spec: ModelSpec, ctx: dict) -> Any:
         raise ConfigError(f"eval.models[{spec.name}].base_url: required for kind 'openai'")
     return OpenAIAdapter(spec.name, spec.base_url, spec.remote_model, api_key_env=spec.api_key_env,
                          max_new_tokens=spec.max_new_tokens, temperature=spec.temperature,
-                         max_attempts=ctx.get("remote_max_attempts", 4))
+                         max_attempts=ctx.get("remote_max_attempts", 4), accepts=spec.accepts, media=ctx.get("hf_media"))
 
 
 ADAPTERS: dict[str, Callable[[ModelSpec, dict], Any]] = {"tool_only": _tool_only, "random": _random, "hf": _hf, "openai": _openai}
@@ -111,12 +111,14 @@ def _hf_id(spec: ModelSpec, ctx: dict) -> dict:
     # answers depend on (the prompt text itself is keyed by eval.prompting.prompt_version())
     return {"checkpoint": checkpoint, "max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature,
             "seed": spec.seed, "media": ctx.get("hf_media") or None,
-            "code": _source_digest("eval.models.hf", "omni.policy", "omni.processor")}
+            "code": _source_digest("eval.models.hf", "eval.models.clip_media", "omni.policy", "omni.processor")}
 
 
 def _openai_id(spec: ModelSpec, ctx: dict) -> dict:
     return {"base_url": (spec.base_url or "").rstrip("/"), "remote_model": spec.remote_model or spec.name,
-            "max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature}
+            "max_new_tokens": spec.max_new_tokens, "temperature": spec.temperature,
+            # what the endpoint is shown changes its answers; text-only specs keep their old identity
+            **({"accepts": sorted(spec.accepts), "media": ctx.get("hf_media") or None} if set(spec.accepts) != {"text"} else {})}
 
 
 IDENTITIES: dict[str, Callable[[ModelSpec, dict], dict]] = {

@@ -33,15 +33,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def adapter_context(cfg) -> dict:
     """What adapters need from the app config, as plain values: where training exports its model
-    (``policy_candidates``), how it encodes a clip's media (``hf_media``) and how many calls a remote
-    endpoint gets (``remote_max_attempts``)."""
+    (``policy_candidates``), how much of a clip a model is shown (``hf_media``, eval.policy_media) and
+    how many calls a remote endpoint gets (``remote_max_attempts``)."""
     train_cfg = getattr(cfg, "train", None)
-    candidates, media = [], {}
+    candidates = []
     if train_cfg is not None:
         base = train_cfg.storage_path or cfg.output_uri("train")
         candidates += [os.path.join(base, "export"), os.path.join(base, train_cfg.experiment_name, "export")]
-        media = {"max_audio_s": train_cfg.max_audio_s, "num_frames": train_cfg.num_frames,
-                 "frame_size": train_cfg.frame_size}
+    media = to_dict(cfg.eval.policy_media)
     candidates.append(cfg.output_uri("train", "export"))
     candidates.append(cfg.output_uri("model"))
     return {"hf_media": media, "policy_candidates": candidates, "remote_max_attempts": cfg.eval.remote_max_attempts}
@@ -63,10 +62,11 @@ def build_app(cfg, models: list | None = None, tool_extra: dict | None = None) -
         for name in TOOLS
     }
     specs = [dataclasses.asdict(m) for m in (models if models is not None else cfg.eval.models)]
+    scaling = ({"autoscaling_config": s.autoscaling.to_serve()} if s.autoscaling.enabled
+               else {"num_replicas": s.num_replicas})
     model = ModelDeployment.options(
-        num_replicas=s.num_replicas, max_ongoing_requests=s.max_ongoing_requests,
-        ray_actor_options={"num_cpus": s.num_cpus_model},
-    ).bind(specs, adapter_context(cfg))
+        max_ongoing_requests=s.max_ongoing_requests, ray_actor_options={"num_cpus": s.num_cpus_model}, **scaling,
+    ).bind(specs, adapter_context(cfg), {"max_batch_size": s.batch_max_size, "batch_wait_timeout_s": s.batch_wait_timeout_s})
     settings = {
         **to_dict(s),
         "api_key": resolve_api_key(s),

@@ -17,7 +17,7 @@ from typing import Any
 from ray import serve
 
 from eval.agent.tools import invoke_tool, load_tool
-from eval.models.base import AgentContext
+from eval.models.base import AgentContext, GenParams, complete
 
 log = logging.getLogger("amuse.serve")
 
@@ -52,11 +52,18 @@ class ToolDeployment:
 
 @serve.deployment
 class ModelDeployment:
-    def __init__(self, specs: list[dict], adapter_ctx: dict | None = None):
+    """Chat completions are gathered by ``@serve.batch`` (size and wait from ``serve.batch_max_size`` /
+    ``batch_wait_timeout_s``) and a batch's requests run concurrently in threads: adapters hold no
+    lock (the hf policy samples from a generator per request), and torch releases the GIL."""
+
+    def __init__(self, specs: list[dict], adapter_ctx: dict | None = None, batching: dict | None = None):
         from eval.config import ModelSpec
         from eval.models.registry import build_adapter
 
         self.adapters = {s["name"]: build_adapter(ModelSpec(**s), adapter_ctx) for s in specs}
+        b = batching or {}
+        self._complete_batch.set_max_batch_size(b.get("max_batch_size", 8))
+        self._complete_batch.set_batch_wait_timeout_s(b.get("batch_wait_timeout_s", 0.005))
 
     def names(self) -> list[str]:
         return list(self.adapters)
@@ -67,6 +74,29 @@ class ModelDeployment:
         ctx = AgentContext.from_dict(context) if context is not None else None
         # Generation is blocking torch/HTTP work: keep the replica's event loop free for other requests.
         return await asyncio.to_thread(self.adapters[model].generate, messages, ctx)
+
+    async def complete(self, model: str, messages: list[dict], context: dict | None = None,
+                       params: dict | None = None, media: dict | None = None) -> dict:
+        """One chat completion (``omni.completion.Completion`` as a dict) through the batcher."""
+        if model not in self.adapters:
+            raise KeyError(f"model {model!r} is not served (served: {', '.join(self.adapters)})")
+        ok, out = await self._complete_batch((model, messages, context, params, media))
+        if not ok:
+            raise out
+        return out
+
+    def _complete_one(self, model: str, messages: list[dict], context: dict | None, params: dict | None,
+                      media: dict | None) -> tuple[bool, Any]:
+        try:
+            ctx = AgentContext.from_dict(context) if context is not None else None
+            done = complete(self.adapters[model], messages, ctx, GenParams(**(params or {})), media)
+            return True, done.to_dict()
+        except Exception as exc:  # this request's failure, not its batch-mates'
+            return False, exc
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    async def _complete_batch(self, requests: list[tuple]) -> list[tuple[bool, Any]]:
+        return list(await asyncio.gather(*(asyncio.to_thread(self._complete_one, *r) for r in requests)))
 
 
 class ToolFailed(RuntimeError):

@@ -3,7 +3,8 @@
 Routes:
 - ``GET /healthz`` (no key): liveness and what is served;
 - ``GET /v1/models``: the served model names (OpenAI shape);
-- ``POST /v1/chat/completions``: OpenAI-compatible chat (no streaming);
+- ``POST /v1/chat/completions``: OpenAI-compatible chat: streaming (SSE), usage, finish reason,
+  sampling settings, and audio / image / clip content parts (``eval.serving.chat_media``);
 - ``POST /v1/amuse/answer``: a clip question in a mode -> answer + whole trace.
 
 Every ``/v1`` route needs ``Authorization: Bearer <key>`` (401 otherwise). Bodies are pydantic
@@ -20,17 +21,18 @@ error is a short JSON body with the request id (``eval.serving.errors``), never 
 import asyncio
 import hmac
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
 from ray import serve
 
 from eval.agent.loop import Limits
 from eval.agent.tools import ToolArgs, timed_call
 from eval.models.base import AgentContext
 from eval.runner import answer as run_answer
+from eval.serving import chat_media, chat_reply
 from eval.serving.deployments import RemoteModel, ServeTools
 from eval.serving.errors import (
     BodyLimit,
@@ -84,6 +86,7 @@ class Ingress:
             StorageConfig(**settings["storage"]) if settings.get("storage") else None,
         )
         self.models: list[str] | None = None
+        self.created = int(time.time())  # /v1/models: when this deployment started serving them
 
     # -- helpers ------------------------------------------------------------------------------
     async def _served(self) -> list[str]:
@@ -102,26 +105,31 @@ class Ingress:
 
     @app.get("/v1/models")
     async def list_models(self):
-        return {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "amuse"} for m in await self._served()]}
+        return {"object": "list", "data": [{"id": m, "object": "model", "created": self.created, "owned_by": "amuse"}
+                                           for m in await self._served()]}
 
     @app.post("/v1/chat/completions")
     async def chat(self, body: ChatRequest):
         if body.model not in await self._served():
             return error(404, f"model {body.model!r} is not served", "invalid_request_error")
-        messages = [m.model_dump() for m in body.messages]
+        work = asyncio.get_running_loop().run_in_executor(self._media_pool, chat_media.gather, body.messages, self.policy)
         try:
-            text = await asyncio.wait_for(self.model_handle.generate.remote(body.model, messages, None),
+            messages, media = await asyncio.wait_for(work, timeout=self.s["media_check_timeout_s"])
+        except MediaRefused as exc:
+            return error(exc.status, exc.message, "invalid_request_error" if exc.status == 400 else "media_refused")
+        except TimeoutError:
+            return error(504, f"media parts were not read within {self.s['media_check_timeout_s']:g} s", "timeout")
+        params = {"max_tokens": body.max_completion_tokens or body.max_tokens, "temperature": body.temperature,
+                  "top_p": body.top_p, "seed": body.seed, "stop": body.stops()}
+        try:
+            done = await asyncio.wait_for(self.model_handle.complete.remote(body.model, messages, None, params, media),
                                           timeout=self.s["request_timeout_s"])
         except TimeoutError:
             return error(504, f"no reply within {self.s['request_timeout_s']:g} s", "timeout")
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        }
+        if body.stream:
+            include = bool(body.stream_options and body.stream_options.include_usage)
+            return StreamingResponse(chat_reply.sse_events(body.model, done, include), media_type="text/event-stream")
+        return chat_reply.completion_body(body.model, done)
 
     @app.post("/v1/amuse/answer", response_model=AnswerResponse)
     async def amuse_answer(self, body: AnswerRequest):

@@ -63,6 +63,23 @@ class MediaPolicy:
         return None
 
     def check(self, uri: str) -> MediaInfoLite:
+        norm, size = self._locate(uri)
+        info = probe(norm, self.storage_cfg)
+        if not info.ok:
+            # the decoder's complaint names server paths: it goes to the log, the client gets the verdict
+            log.warning("media %s is not readable media: %s", norm, info.error)
+            raise MediaRefused(415, f"media {_excerpt(uri)} is not readable audio/video")
+        if info.duration_s is not None and info.duration_s > self.max_duration_s:
+            raise MediaRefused(413, f"media {_excerpt(uri)} lasts {info.duration_s:.1f} s, over the limit of {self.max_duration_s:g} s")
+        return MediaInfoLite(norm, size, info.duration_s)
+
+    def read_bytes(self, uri: str) -> bytes:
+        """The bytes of a file (an image) under the roots, within the size limit; no probe."""
+        norm, _ = self._locate(uri)
+        return storage.read_bytes(norm, self.storage_cfg)
+
+    def _locate(self, uri: str) -> tuple[str, int]:
+        """(normalised URI, size) of a regular file under the roots and within the size limit."""
         if "\x00" in uri:  # os.path.realpath raises ValueError on it
             raise MediaRefused(400, f"media URI {_excerpt(uri)} contains a NUL byte")
         norm = self._allowed(uri)
@@ -87,11 +104,4 @@ class MediaPolicy:
             raise MediaRefused(404, f"media {_excerpt(uri)} cannot be read: {type(exc).__name__}") from None
         if size > self.max_bytes:
             raise MediaRefused(413, f"media {_excerpt(uri)} is {size} bytes, over the limit of {self.max_bytes}")
-        info = probe(norm, self.storage_cfg)
-        if not info.ok:
-            # the decoder's complaint names server paths: it goes to the log, the client gets the verdict
-            log.warning("media %s is not readable media: %s", norm, info.error)
-            raise MediaRefused(415, f"media {_excerpt(uri)} is not readable audio/video")
-        if info.duration_s is not None and info.duration_s > self.max_duration_s:
-            raise MediaRefused(413, f"media {_excerpt(uri)} lasts {info.duration_s:.1f} s, over the limit of {self.max_duration_s:g} s")
-        return MediaInfoLite(norm, size, info.duration_s)
+        return norm, size

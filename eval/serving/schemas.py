@@ -65,10 +65,61 @@ class AnswerResponse(BaseModel):
     latency_s: float
 
 
+class TextPart(BaseModel):
+    type: Literal["text"]
+    text: str = Field(..., max_length=100_000)
+
+
+class InputAudio(BaseModel):
+    data: str = Field(..., description="Base64 of the audio file.")
+    format: Literal["wav"] = "wav"
+
+
+class AudioPart(BaseModel):
+    type: Literal["input_audio"]
+    input_audio: InputAudio
+
+
+class ImageUrl(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # OpenAI's "detail" is accepted and has no effect here
+    url: str = Field(..., description="data:image/...;base64,... or a URI under serve.allowed_media_roots.")
+
+
+class ImagePart(BaseModel):
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+class ClipRef(BaseModel):
+    uri: Uri = Field(..., description="Media file under serve.allowed_media_roots.")
+    start_s: float = Field(0.0, ge=0)
+    end_s: float | None = Field(None, gt=0, description="None: the end of the file.")
+
+
+class ClipPart(BaseModel):
+    """Extension part (not OpenAI's): a clip by URI; the model decodes its audio and frames itself."""
+
+    type: Literal["amuse_clip"]
+    amuse_clip: ClipRef
+
+
+ContentPart = Annotated[TextPart | AudioPart | ImagePart | ClipPart, Field(discriminator="type")]
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "user", "assistant", "tool"]
-    content: str = Field(..., max_length=100_000)
+    content: str | list[ContentPart] = Field(..., max_length=100_000)
+
+    def text(self) -> str:
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    include_usage: bool = False
 
 
 class ChatRequest(BaseModel):
@@ -79,11 +130,14 @@ class ChatRequest(BaseModel):
     model: str = Field(..., min_length=1, max_length=128)
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=64)
     max_tokens: int | None = Field(None, ge=1, le=4096)
+    max_completion_tokens: int | None = Field(None, ge=1, le=4096, description="OpenAI's newer name for max_tokens.")
     temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    seed: int | None = None
+    stop: str | list[Annotated[str, StringConstraints(min_length=1, max_length=256)]] | None = Field(None, max_length=4)
+    n: int = Field(1, ge=1, le=1, description="One choice per request.")
     stream: bool = False
+    stream_options: StreamOptions | None = None
 
-    @model_validator(mode="after")
-    def _no_stream(self) -> ChatRequest:
-        if self.stream:
-            raise ValueError("stream: streaming responses are not supported; send stream=false")
-        return self
+    def stops(self) -> list[str]:
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])

@@ -33,7 +33,15 @@ def media_dir(root: Path) -> dict[str, str]:
     }
 
 
-def serve_config(media: dict[str, str], port: int, **serve_overrides):
+def tiny_policy_path() -> str:
+    """The tiny random thinker (built once, cached under .cache/raft_tiny) as an hf checkpoint folder."""
+    from raft.config import TrainConfig
+    from raft.model import build_tiny
+
+    return str(build_tiny(TrainConfig(model_cache_dir=str(Path(__file__).resolve().parents[2] / ".cache" / "raft_tiny"))))
+
+
+def serve_config(media: dict[str, str], port: int, models: str | None = None, **serve_overrides):
     from pipelines.config import load_app_config
 
     overrides = [
@@ -44,9 +52,10 @@ def serve_config(media: dict[str, str], port: int, **serve_overrides):
         f"serve.allowed_media_roots=[{media['root']}]",
         "serve.max_media_bytes=150000",
         "serve.max_media_duration_s=4.0",
+        "serve.max_body_bytes=1048576",
         "serve.tool_timeout_s=0.5",
         "serve.request_timeout_s=20",
-        "eval.models=[{name: tool_only, kind: tool_only}, {name: random, kind: random}]",
+        f"eval.models={models or '[{name: tool_only, kind: tool_only}, {name: random, kind: random}]'}",
         *[f"serve.{k}={v}" for k, v in serve_overrides.items()],
     ]
     return load_app_config(None, overrides)

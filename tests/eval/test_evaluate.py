@@ -63,6 +63,19 @@ def test_evaluate_in_process_writes_report_resumes_and_baselines_differ(tmp_path
     assert {p["mode"] for p in preds} == {"zero_shot", "guided", "agentic"}
     assert all(p["tool_decision"] is not None for p in preds if p["mode"] == "agentic")
     results = json.loads(Path(out["results"]).read_text())
+    prov = results["provenance"]
+    import subprocess
+
+    from eval.models.registry import model_identity
+    from eval.report.provenance import sample_set_hash
+
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True).stdout.strip()
+    assert prov["git"]["commit"] == head
+    assert prov["config"]["serve"]["api_key"] == "<redacted>" and prov["config"]["eval"]["samples_uri"] == samples_uri
+    assert prov["packages"]["torch"] and prov["packages"]["ray"]
+    assert prov["models"]["random"]["identity"] == model_identity(cfg.eval.models[1], {})
+    tested = [s for s in pa.parquet.read_table(samples_uri).to_pylist() if s["split"] == "test"]
+    assert prov["samples"] == {"n": len(tested), "hash": sample_set_hash(tested)}
     report = Path(out["eval report"]).read_text()
     for needle in ["## tool_only: task x mode", "## random: task x mode", "Score vs overlap bucket", "Score vs clip length",
                    "Score vs visible speakers", "Tool-decision correctness", "Guided-to-agentic gap", "Published, not measured",
@@ -135,3 +148,11 @@ def test_failed_predictions_are_not_cached_and_a_rerun_retries_them(tmp_path, ra
         assert {p["prediction_id"] for p in again} == {p["prediction_id"] for p in preds}
         evaluate.run(cfg)  # now cached: nothing is sent
         assert len(srv.requests) == first_calls + 2
+
+
+def test_git_commit_outside_a_checkout_is_unknown(tmp_path):
+    from eval.report.provenance import git_commit, redact
+
+    assert git_commit(tmp_path) == {"commit": "unknown", "dirty": None}
+    assert redact({"storage": {"key": "AK", "secret": None}, "serve": {"api_key_env": "X", "api_key": "s"}}) == \
+        {"storage": {"key": "<redacted>", "secret": None}, "serve": {"api_key_env": "X", "api_key": "<redacted>"}}

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from serve_fixtures import write_wav
+from serve_fixtures import tiny_policy_path, write_wav
 
+from eval.config import ModelSpec
 from eval.models.base import AgentContext, ModelAdapter
 from eval.models.evidence import from_cues
 from eval.models.random_baseline import RandomAdapter
@@ -314,3 +315,76 @@ def test_agentic_predictions_are_keyed_by_the_tools_config_too():
     assert ids("perception.torch_threads=4") == base  # output-neutral keys do not count
     other = ids("perception.active_speaker=syncnet")
     assert other["guided"] == base["guided"] and other["agentic"] != base["agentic"]
+
+
+# --- external models are shown the clip (content parts, per the spec's accepts) ----------------------
+
+@pytest.mark.parametrize("accepts,kinds", [(["text"], []), (["text", "audio"], ["input_audio"]),
+                                           (["text", "audio", "image"], ["input_audio"] + ["image_url"] * 4)])
+def test_openai_adapter_sends_the_clip_as_content_parts(tmp_path, accepts, kinds):
+    import base64
+    import io
+
+    import numpy as np
+    import soundfile as sf
+    from fake_openai import fake_openai
+    from PIL import Image
+
+    from eval.models.base import AgentContext
+    from eval.models.registry import build_adapter
+    from tests.pipelines.corpus_fixtures import make_video
+
+    clip = make_video(tmp_path / "c.mp4", 3.0, size=(64, 48), fps=10)
+    ctx = AgentContext("AVSA", "zero_shot", "Who?", ["a", "b"], sample_id="s", clip_uris=[str(clip)],
+                       clip_spans=[(0.5, 2.5)])
+    spec = ModelSpec("ext", "openai", base_url="", remote_model="remote-x", accepts=accepts)
+    with fake_openai(answer="B") as srv:
+        spec.base_url = srv.url
+        adapter = build_adapter(spec, {"hf_media": {"max_audio_s": 1.5, "num_frames": 4, "frame_size": 56}})
+        msgs = [{"role": "system", "content": "sys"}, {"role": "user", "content": "Who speaks?"}]
+        assert adapter.generate(msgs, ctx) == "B"
+    sent = srv.requests[-1]["messages"]
+    assert sent[0] == msgs[0]
+    content = sent[1]["content"]
+    if not kinds:
+        assert content == "Who speaks?"
+        return
+    assert [p["type"] for p in content] == [*kinds, "text"] and content[-1]["text"] == "Who speaks?"
+    audio, sr = sf.read(io.BytesIO(base64.b64decode(content[0]["input_audio"]["data"])))
+    assert sr == 16000 and len(audio) == pytest.approx(1.5 * 16000, abs=160)  # max_audio_s of the 2 s span
+    assert np.abs(audio).max() > 0.01  # the clip's tone, not silence
+    for p in content[1:-1]:
+        head, data = p["image_url"]["url"].split(",", 1)
+        assert head == "data:image/jpeg;base64"
+        assert Image.open(io.BytesIO(base64.b64decode(data))).size == (56, 56)
+
+
+def test_model_spec_accepts_is_checked():
+    from infra.config import ConfigError
+    from pipelines.config import load_app_config
+
+    with pytest.raises(ConfigError, match=r"accepts"):
+        load_app_config(None, ["eval.models=[{name: x, kind: openai, base_url: 'http://h/v1', accepts: [text, smell]}]"])
+
+
+def test_hf_adapter_samples_concurrently_without_a_lock(tmp_path):
+    """Sampled replies depend on the request's seed only: eight threads at once give what one at a time gives."""
+    import concurrent.futures as cf
+
+    import torch
+
+    from eval.models.base import GenParams, complete
+    from eval.models.hf import HFPolicyAdapter
+
+    torch.set_num_threads(1)
+    a = HFPolicyAdapter("p", tiny_policy_path())
+    assert not hasattr(a, "_lock")
+    msgs = [{"role": "user", "content": "Who speaks? A. x B. y"}]
+
+    def run(seed):
+        return complete(a, msgs, None, GenParams(max_tokens=10, temperature=1.0, seed=seed)).text
+
+    alone = [run(s) for s in range(8)]
+    with cf.ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(run, range(8)))
+    assert together == alone and len(set(alone)) > 4

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_fixtures import API_KEY, media_dir, serve_config, start_ray
+from serve_fixtures import API_KEY, media_dir, serve_config, start_ray, tiny_policy_path
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,8 @@ def server(tmp_path_factory):
     media = media_dir(tmp_path_factory.mktemp("media"))
     start_ray()
     try:
-        cfg = serve_config(media, free_port())
+        models = f"[{{name: tool_only, kind: tool_only}}, {{name: random, kind: random}}, {{name: policy, kind: hf, path: {tiny_policy_path()}}}]"
+        cfg = serve_config(media, free_port(), models=models)
         url = start(cfg)
         yield {"url": url, "media": media}
     finally:
@@ -50,7 +51,7 @@ def test_healthz_needs_no_key(server):
     r = httpx.get(server["url"] + "/healthz", timeout=10)
     assert r.status_code == 200
     body = r.json()
-    assert body["status"] == "ok" and set(body["models"]) == {"tool_only", "random"}
+    assert body["status"] == "ok" and set(body["models"]) == {"tool_only", "random", "policy"}
     assert set(body["tools"]) == {"diarize", "transcribe", "detect_faces", "track_faces", "sync_check", "active_speaker"}
 
 
@@ -58,7 +59,7 @@ def test_openai_client_chat_and_models(server):
     from openai import OpenAI
 
     client = OpenAI(base_url=server["url"] + "/v1", api_key=API_KEY)
-    assert {m.id for m in client.models.list().data} == {"tool_only", "random"}
+    assert {m.id for m in client.models.list().data} == {"tool_only", "random", "policy"}
     resp = client.chat.completions.create(model="random", messages=[{"role": "user", "content": "Who speaks? A. x B. y"}])
     assert resp.choices[0].message.role == "assistant"
     assert resp.choices[0].message.content == "A"  # the random baseline without structured context
@@ -129,6 +130,7 @@ def test_malformed_body_is_422_naming_the_field(server, change, field):
 
 
 def test_malformed_chat_body_is_422(server):
+    assert post(server, "/v1/chat/completions", {"model": "random", "messages": Q, "n": 2}).status_code == 422
     r = post(server, "/v1/chat/completions", {"model": "random", "messages": "hello"})
     assert r.status_code == 422 and "messages" in r.text
     raw = httpx.post(server["url"] + "/v1/chat/completions", content=b"{not json", timeout=10,
@@ -280,3 +282,150 @@ def test_fuzz_from_the_openapi_schema_gives_no_5xx_and_no_leak(server):
     assert not bad, "\n".join(bad[:10])
     assert httpx.get(server["url"] + "/healthz", timeout=10).status_code == 200
     assert post(server, "/v1/amuse/answer", answer_body(server)).status_code == 200
+
+
+# --- the OpenAI surface: streaming, usage, finish reason, sampling settings, content parts ---------
+
+def _client(server):
+    from openai import OpenAI
+
+    return OpenAI(base_url=server["url"] + "/v1", api_key=API_KEY, max_retries=0)
+
+
+def _wav_b64(seconds: float, sr: int = 16000) -> str:
+    import base64
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, (0.1 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * sr)) / sr)).astype(np.float32), sr,
+             format="WAV", subtype="PCM_16")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _png_data_url(w: int = 70, h: int = 50) -> str:
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+Q = [{"role": "user", "content": "Who speaks? A. left B. right"}]
+
+
+def test_policy_usage_finish_reason_and_stop(server):
+    client = _client(server)
+    long = client.chat.completions.create(model="policy", messages=Q, max_tokens=24, temperature=0)
+    assert long.choices[0].finish_reason == "length"
+    assert long.usage.completion_tokens == 24 and long.usage.prompt_tokens > 10
+    assert long.usage.total_tokens == long.usage.prompt_tokens + 24
+    text = long.choices[0].message.content
+    short = client.chat.completions.create(model="policy", messages=Q, max_tokens=3, temperature=0)
+    assert short.usage.completion_tokens == 3 and text.startswith(short.choices[0].message.content)
+    # a stop string taken from the greedy reply: the reply ends before it, and finish_reason says stop
+    words = text.split()
+    stop = next(w for w in words[1:] if text.find(w) > 0 and w.isprintable())
+    cut = client.chat.completions.create(model="policy", messages=Q, max_tokens=24, temperature=0, stop=[stop])
+    assert cut.choices[0].finish_reason == "stop"
+    assert cut.choices[0].message.content == text[: text.find(stop)]
+
+
+def test_policy_seed_and_temperature_are_honoured(server):
+    client = _client(server)
+
+    def sample(seed, top_p=1.0):
+        return client.chat.completions.create(model="policy", messages=Q, max_tokens=12, temperature=1.0,
+                                              top_p=top_p, seed=seed).choices[0].message.content
+
+    a = sample(1)
+    assert sample(1) == a and sample(2) != a
+    greedy = client.chat.completions.create(model="policy", messages=Q, max_tokens=12, temperature=0)
+    assert greedy.choices[0].message.content != a
+    assert sample(1, top_p=1e-6) == greedy.choices[0].message.content  # top_p that small keeps the argmax only
+
+
+def test_openai_client_streams_with_usage(server):
+    client = _client(server)
+    whole = client.chat.completions.create(model="policy", messages=Q, max_tokens=16, temperature=0)
+    stream = client.chat.completions.create(model="policy", messages=Q, max_tokens=16, temperature=0, stream=True,
+                                            stream_options={"include_usage": True})
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content and len([c for c in chunks if c.choices]) > 3
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 16
+    assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens
+
+
+def test_raw_http_stream_is_server_sent_events(server):
+    body = {"model": "random", "messages": Q, "stream": True}
+    with httpx.stream("POST", server["url"] + "/v1/chat/completions", json=body, timeout=30,
+                      headers={"Authorization": f"Bearer {API_KEY}"}) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = [line[len("data: "):] for line in r.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" and "usage" not in c for c in chunks)
+    assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "A"
+
+
+def test_baseline_usage_is_counted_in_words(server):
+    r = post(server, "/v1/chat/completions", {"model": "random", "messages": Q})
+    assert r.json()["usage"] == {"prompt_tokens": 6, "completion_tokens": 1, "total_tokens": 7, "unit": "words"}
+
+
+def test_models_have_created(server):
+    r = httpx.get(server["url"] + "/v1/models", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=10)
+    assert all(isinstance(m["created"], int) and m["created"] > 1_600_000_000 for m in r.json()["data"])
+
+
+def test_openai_client_sends_audio_image_and_clip_parts(server):
+    client = _client(server)
+    plain = client.chat.completions.create(model="policy", messages=Q, max_tokens=2, temperature=0).usage.prompt_tokens
+
+    def prompt_tokens(*parts):
+        content = [{"type": "text", "text": Q[0]["content"]}, *parts]
+        resp = client.chat.completions.create(model="policy", messages=[{"role": "user", "content": content}],
+                                              max_tokens=2, temperature=0)
+        return resp.usage.prompt_tokens
+
+    audio = {"type": "input_audio", "input_audio": {"data": _wav_b64(2.0), "format": "wav"}}
+    audio_8k = {"type": "input_audio", "input_audio": {"data": _wav_b64(2.0, sr=8000), "format": "wav"}}
+    image = {"type": "image_url", "image_url": {"url": _png_data_url()}}
+    clip = {"type": "amuse_clip", "amuse_clip": {"uri": server["media"]["ok"], "start_s": 0.5, "end_s": 1.5}}
+    # 2 s of audio is 50 audio tokens (25/s) plus its two markers, resampled from 8 kHz alike
+    assert prompt_tokens(audio) == plain + 52 == prompt_tokens(audio_8k)
+    with_image = prompt_tokens(image)
+    assert with_image > plain + 2
+    import base64
+
+    png = Path(server["media"]["root"]) / "frame.png"  # the same image as a file under the allowed root
+    png.write_bytes(base64.b64decode(image["image_url"]["url"].split(",", 1)[1]))
+    assert prompt_tokens({"type": "image_url", "image_url": {"url": str(png)}}) == with_image
+    assert prompt_tokens(audio, image) == with_image + 52
+    assert prompt_tokens(clip) == plain + 27  # the clip's 1 s span: 25 audio tokens and markers (a wav: no frames)
+
+
+@pytest.mark.parametrize("part,status,words", [
+    ({"type": "input_audio", "input_audio": {"data": "not base64!", "format": "wav"}}, 400, "base64"),
+    ({"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}, 403, "http"),
+    ({"type": "image_url", "image_url": {"url": "/etc/passwd"}}, 403, "outside the allowed roots"),
+    ({"type": "amuse_clip", "amuse_clip": {"uri": "/etc/passwd"}}, 403, "outside the allowed roots"),
+    ({"type": "video_url", "video_url": {"url": "x"}}, 422, "content"),
+])
+def test_bad_content_parts_get_openai_errors(server, part, status, words):
+    import openai
+
+    with pytest.raises(openai.APIStatusError) as exc:
+        _client(server).chat.completions.create(
+            model="policy", messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}, part]}])
+    assert exc.value.status_code == status
+    err = exc.value.body
+    assert words in err["message"] and err["code"] == status and err["type"]

@@ -46,8 +46,8 @@ def ray_head(s3_bucket):
         yield head
 
 
-def _lines(path):
-    return [json.loads(x) for x in Path(path).read_text().splitlines()]
+def _lines(uri):
+    return [json.loads(x) for x in storage.read_bytes(uri).decode().splitlines()]
 
 
 def _registered_step(experiment_uri: str) -> int:
@@ -62,9 +62,9 @@ def _registered_step(experiment_uri: str) -> int:
     return int(latest["metrics"]["step"]) if latest else 0
 
 
-def _logged_steps(path: Path) -> list[int]:
+def _logged_steps(uri: str) -> list[int]:
     """Steps in rank 0's metrics.jsonl so far (complete lines only: the file is being appended to)."""
-    return [json.loads(x)["step"] for x in path.read_text().split("\n")[:-1]] if path.exists() else []
+    return [json.loads(x)["step"] for x in storage.read_bytes(uri).decode().split("\n")[:-1]] if storage.exists(uri) else []
 
 
 def _kill_train_worker(dashboard: str) -> str:
@@ -88,7 +88,7 @@ def test_job_submit_trains_checkpoints_resumes_after_kill_and_exports(ray_head, 
             f"train.storage_path={s3_bucket}/train", "train.reward_actors=2"]
     cmd = [RAY, "job", "submit", "--address", ray_head["dashboard"], "--working-dir", ".", "--",
            "python", "pipelines/train.py", "--config", "configs/demo.yaml", *[a for s in sets for a in ("--set", s)]]
-    metrics = tmp_path / "job" / "train" / exp / "logs" / "metrics.jsonl"  # pipelines/train.py's local log folder
+    metrics = f"{s3_bucket}/train/{exp}/logs/metrics.jsonl"  # beside the checkpoints, in the run's storage
     job_log = tmp_path / "job_submit.log"
     with open(job_log, "w") as sink:
         proc = subprocess.Popen(cmd, cwd=REPO, env=ray_head["env"], stdout=sink, stderr=subprocess.STDOUT, text=True)
@@ -104,7 +104,7 @@ def test_job_submit_trains_checkpoints_resumes_after_kill_and_exports(ray_head, 
             resumed_from = _registered_step(f"{s3_bucket}/train/{exp}")
             killed = _kill_train_worker(ray_head["dashboard"])
             # the first run's lines: with a peer dead, rank 0 cannot average another step's metrics
-            first_run = {x["step"]: x for x in map(json.loads, metrics.read_text().split("\n")[:-1])}
+            first_run = {x["step"]: x for x in map(json.loads, storage.read_bytes(metrics).decode().split("\n")[:-1])}
             proc.wait(timeout=400)
         finally:
             if proc.poll() is None:
@@ -125,7 +125,7 @@ def test_job_submit_trains_checkpoints_resumes_after_kill_and_exports(ray_head, 
     # step exactly, dropped the lines the first run wrote past it (step 3, and 4 if the kill landed after
     # it) and wrote those steps again, identically
     lines = _lines(out["train metrics"])
-    assert Path(out["train metrics"]) == metrics
+    assert out["train metrics"] == metrics
     params = dict(policy.model.named_parameters())
     theta = cross_param_names(policy.model, SRAConfig())
     fraction = sum(params[n].numel() for n in theta) / sum(p.numel() for p in params.values())
@@ -138,7 +138,7 @@ def test_job_submit_trains_checkpoints_resumes_after_kill_and_exports(ray_head, 
     for step in rerun:  # re-run steps repeat their first run exactly
         for k in ("loss/total", "loss/align", "loss/rro", "reward/mean", "gen/tokens"):
             assert lines[step][k] == pytest.approx(first_run[step][k], rel=1e-5, abs=1e-6), (step, k)
-    assert list(Path(out["train tensorboard"]).glob("events.out.tfevents*"))
+    assert any("events.out.tfevents" in f for f in storage.list_files(out["train tensorboard"]))
 
     # checkpoint in s3: both workers' shards and RNG/data-position states, at the last step
     assert out["train checkpoint"].startswith(s3_bucket)

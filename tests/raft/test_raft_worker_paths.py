@@ -41,7 +41,7 @@ def test_metrics_logger_resume_drops_the_steps_past_the_restored_checkpoint(tmp_
     keeps steps 0..3 (and drops a torn last line), so steps 4 and 5 appear once after the rerun."""
     import json
 
-    from raft.trainer import MetricsLogger
+    from raft.metrics_log import MetricsLogger
 
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps({"step": s, "loss": s / 10}) + "\n" for s in range(6)) + '{"step": 6, "lo')
