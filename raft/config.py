@@ -117,6 +117,12 @@ class TrainConfig:
         True, "Decode all B x K candidates in one left-padded generate call and score all prompts in one forward "
         "(prompts grouped by which media they carry); false: one call per prompt (same results, slower)."
     )
+    share_prompt: bool = doc_field(
+        True, "Each prompt once per step: its encoders and decoder forward run once, the K + 1 continuations "
+        "are scored from one packed row under a block mask (raft.packing) and sampled from one prefill whose KV "
+        "cache is expanded to K rows. false: the prompt is copied into every row (the earlier path, kept for the "
+        "equivalence tests and the bench baseline; same loss and gradients)."
+    )
     temperature: float = doc_field(1.0, "Sampling temperature for candidates.")
     top_p: float = doc_field(1.0, "Nucleus sampling for candidates.")
     rewards: dict[str, float] = doc_field(

@@ -3,7 +3,8 @@
 Per prompt x with reference y*:
 1. sample K candidates y_1..y_K from the policy (no gradient);
 2. score all B x K candidates at once through the rollout (actor pool or serial);
-3. one batched forward over [y*, y_1..y_K] of all B prompts (``train.batch_prompts``) gives L_align = mean-token NLL of y*, log pi(y_k|x)
+3. one forward over [y*, y_1..y_K] of all B prompts (``train.batch_prompts``), each prompt once with its
+   K + 1 continuations packed behind it (``train.share_prompt``, :mod:`raft.packing`), gives L_align = mean-token NLL of y*, log pi(y_k|x)
    for RRO (length-normalized per ``train.length_norm``), and the last-layer states of the
    reference row, from which f_a, f_v, f_t, f_r feed L_temp.
 During the first ``train.sft_steps`` steps only L_align is computed (no sampling).
@@ -66,7 +67,7 @@ def sample_candidates(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: Train
     """K candidates per prompt: token ids and decoded texts. With ``train.batch_prompts`` all B x K
     sequences (of prompts with the same kinds of media) are decoded in one ``generate`` call."""
     ids = policy.generate_batch([ep.enc for ep in batch], cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.top_p,
-                                batched=cfg.batch_prompts)
+                                batched=cfg.batch_prompts, shared=cfg.share_prompt)
     texts = [[policy.decode(c) for c in cands] for cands in ids]
     return ids, texts
 
@@ -92,10 +93,21 @@ def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, 
         for name in results[0].components:
             vals = [r.components[name] for r in results if r.components.get(name) is not None]
             m[f"reward/{name}"] = sum(vals) / len(vals) if vals else 0.0
+    loss, lm = candidates_loss(policy, batch, cand_ids, rewards, cfg)
+    m.update(lm)
+    return loss, m
+
+
+def candidates_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cand_ids: list[list[list[int]]],
+                    rewards: torch.Tensor | None, cfg: TrainConfig) -> tuple[torch.Tensor, dict]:
+    """L given the sampled candidates and their (B, K) rewards (None: no RRO term, as in SFT steps):
+    the scoring forward and the three terms. Deterministic, so the scoring layouts compare on it."""
+    m: dict[str, float] = {}
+    use_rro = rewards is not None
     t2 = time.perf_counter()
     nlls, seq_lps, feats, masks = [], [], [], []
     scored = policy.score_batch([ep.enc for ep in batch], [[ep.ref_ids, *c] for ep, c in zip(batch, cand_ids,
-                                strict=True)], batched=cfg.batch_prompts)
+                                strict=True)], batched=cfg.batch_prompts, shared=cfg.share_prompt)
     for ep, sc in zip(batch, scored, strict=True):
         nlls.append(-sequence_logprob(sc.token_logprobs[:1], sc.mask[:1], "mean")[0])
         if use_rro:
@@ -103,7 +115,7 @@ def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, 
         if cfg.alpha > 0:
             # The reference's intervals are clip-relative already, the time base of the grid (no shift).
             ivs = ep.prompt.reference_intervals()
-            f, mk = policy.time_features(ep.enc, sc.hidden[0], ep.span_s, cfg.grid_hop_s, len(ep.ref_ids), ivs)
+            f, mk = policy.time_features(ep.enc, sc.row_hidden(0), ep.span_s, cfg.grid_hop_s, len(ep.ref_ids), ivs)
             feats.append(f)
             masks.append(mk)
     l_align = torch.stack(nlls).mean()
