@@ -6,6 +6,14 @@ on both sides, fp32, 1 torch thread. Prints a table and writes bench/results/raf
 
     .venv/bin/python bench/raft_throughput.py [--steps 8] [--k 4] [--prompts 4] [--new-tokens 32]
         [--per-prompt-too] [--skip-reward] [--out raft_throughput.json]
+    .venv/bin/python bench/raft_throughput.py --long-prompt [--runs 3] [--steps 2]
+
+``--long-prompt`` times the RRO step at a long multimodal prompt (30 s of audio = 750 audio tokens,
+4 frames, guided text: about 1,000 prompt tokens), K=8, the default SRA preset, each path in
+``--runs`` back-to-back runs: the prompt copied into every row (``train.share_prompt=false``) and the
+prompt once (packed scoring, shared prefill). It also scores the same fixed candidates on both
+paths and records the two losses and the largest gradient difference (equal loss), writes
+bench/results/raft_step_long_prompt.json and regenerates its section of bench/README.md from it.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import torch  # noqa: E402
 
 from raft.config import SRAConfig, TrainConfig  # noqa: E402
 from raft.model import OmniPolicy  # noqa: E402
-from raft.objective import EncodedPrompt, raft_loss  # noqa: E402
+from raft.objective import EncodedPrompt, candidates_loss, raft_loss  # noqa: E402
 from raft.rewards import RewardItem  # noqa: E402
 from raft.rollout import ActorPoolRollout, SerialRollout, reward_settings  # noqa: E402
 
@@ -119,6 +127,106 @@ def bench_trl(policy, cfg, steps):
             "median_s_per_step": statistics.median(b - a for a, b in zip(stamps[:-1], stamps[1:], strict=True))}
 
 
+LONG_TITLE = "RAFT step, each prompt once (`bench/raft_throughput.py --long-prompt`)"
+
+
+def long_batch(policy, n: int, audio_s: float, frames: int, frame_size: int) -> list[EncodedPrompt]:
+    """``n`` guided-style prompts with ``audio_s`` of noise audio and ``frames`` random frames."""
+    import numpy as np
+
+    from raft.data import Prompt
+
+    rng = np.random.default_rng(0)
+    out = []
+    for i, (q, a) in enumerate(QUESTIONS[:n]):
+        cues = "\n".join(f"[{t:.1f}-{t + 1.5:.1f}] S{t % 3:.0f}: the budget meeting is tomorrow and the design"
+                         f" team agrees" for t in np.arange(0.0, 12.0 + 2 * i, 2.0))
+        text = f"{q}\nCues:\n{cues}\nAnswer with plan: act: reflect: answer: sections."
+        sample = {"sample_id": f"long{i}", "task": "AVSA", "clip_ids": [], "options": ["x", "y", "z"], "answer": a}
+        p = Prompt(sample, [{"role": "system", "content": "You are an assistant."},
+                            {"role": "user", "content": text}], [], f"answer: {a}", {"start_s": 0.0, "end_s": audio_s})
+        audio = (0.1 * rng.standard_normal(int(audio_s * 16000))).astype(np.float32)
+        fr = [(audio_s * (j + 0.5) / frames, rng.integers(0, 255, (frame_size, frame_size, 3), dtype=np.uint8))
+              for j in range(frames)]
+        enc = policy.processor.encode_chat(p.messages, audio, fr)
+        out.append(EncodedPrompt(p, enc, audio_s, policy.reference_ids(p.reference)))
+    return out
+
+
+def bench_long(args) -> dict:
+    from raft.sra import apply_sra
+
+    cfg = TrainConfig(model_cache_dir=".cache/raft_tiny", k=args.k, batch_size=args.prompts,
+                      max_new_tokens=args.new_tokens, max_audio_s=30.0, reward_actors=0)
+    base = OmniPolicy.build(cfg)
+    batch = long_batch(base, cfg.batch_size, 30.0, 4, cfg.frame_size)
+    rollout = SerialRollout({}, *reward_settings(cfg))
+    out = {"shape": {"prompt_tokens": [ep.enc.length for ep in batch], "audio_s": 30.0, "frames": 4,
+                     "B": cfg.batch_size, "K": cfg.k, "new_tokens": cfg.max_new_tokens, "sra": cfg.sra.preset,
+                     "params": sum(p.numel() for p in base.model.parameters()), "torch_threads": 1},
+           "steps_per_run": args.steps, "runs": args.runs}
+    # equal loss: the same fixed candidates (greedy, decoded once) and rewards scored by both layouts
+    model, _ = apply_sra(copy.deepcopy(base.model), cfg.sra)
+    pol = OmniPolicy(model, base.processor)
+    cands = pol.generate_batch([ep.enc for ep in batch], cfg.k, cfg.max_new_tokens, greedy=False)
+    rewards = torch.arange(cfg.batch_size * cfg.k, dtype=torch.float32).view(cfg.batch_size, cfg.k) % 3
+    params = [p for p in model.parameters() if p.requires_grad]
+    eq = {}
+    for shared in (False, True):
+        loss, _ = candidates_loss(pol, batch, cands, rewards, replace(cfg, share_prompt=shared))
+        eq[shared] = (loss.item(), torch.autograd.grad(loss, params))
+    out["equal_loss"] = {"copied": eq[False][0], "shared": eq[True][0],
+                         "max_abs_grad_diff": max(float((a - b).abs().max()) for a, b in zip(eq[False][1], eq[True][1],
+                                                                                             strict=True))}
+    for name, shared in (("copied prompt (before)", False), ("prompt once (share_prompt)", True)):
+        c = replace(cfg, share_prompt=shared)
+        runs = []
+        for _ in range(args.runs):
+            model, _ = apply_sra(copy.deepcopy(base.model), c.sra)
+            pol = OmniPolicy(model, base.processor)
+            opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+            torch.manual_seed(0)
+            times, phases = [], []
+            for s in range(args.steps + 1):
+                t0 = time.perf_counter()
+                loss, m = raft_loss(pol, batch, c, rollout)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if s:
+                    times.append(time.perf_counter() - t0)
+                    phases.append({k: m[k] for k in ("time/generate_s", "time/forward_s")})
+            runs.append({"median_s_per_step": statistics.median(times),
+                         "generate_s": statistics.median(p["time/generate_s"] for p in phases),
+                         "score_s": statistics.median(p["time/forward_s"] for p in phases)})
+        med = statistics.median(r["median_s_per_step"] for r in runs)
+        out[name] = {"runs": runs, "median_s_per_step": med, "prompts_per_s": cfg.batch_size / med}
+    out["speedup"] = out["copied prompt (before)"]["median_s_per_step"] / out["prompt once (share_prompt)"][
+        "median_s_per_step"]
+    out["load_average_1_5_15_after"] = list(os.getloadavg())
+    return out
+
+
+def long_section(r: dict) -> str:
+    sh = r["shape"]
+    rows = "\n".join(
+        f"| {name} | {r[name]['median_s_per_step']:.3f} | {r[name]['prompts_per_s']:.3f} | "
+        f"{statistics.median(x['generate_s'] for x in r[name]['runs']):.3f} | "
+        f"{statistics.median(x['score_s'] for x in r[name]['runs']):.3f} |"
+        for name in ("copied prompt (before)", "prompt once (share_prompt)"))
+    eq = r["equal_loss"]
+    return (f"## {LONG_TITLE}\n\n<!-- generated from bench/results/raft_step_long_prompt.json; do not edit -->\n\n"
+            f"Tiny Qwen2.5-Omni thinker ({sh['params']:,} parameters), prompts of {sh['prompt_tokens']} tokens "
+            f"({sh['audio_s']:.0f} s audio, {sh['frames']} frames, guided text), B={sh['B']} x K={sh['K']}, "
+            f"{sh['new_tokens']} new tokens, SRA `{sh['sra']}`, fp32, 1 torch thread. Median step of "
+            f"{r['steps_per_run']} timed steps (after one warm-up), median over {r['runs']} runs per path.\n\n"
+            f"| path | s/step | prompts/s | generate s | score (fwd) s |\n|---|---|---|---|---|\n{rows}\n\n"
+            f"**Speed-up: {r['speedup']:.2f}x** (target >= 3x). Equal loss on the same fixed candidates and "
+            f"rewards: {eq['copied']:.6f} (copied) vs {eq['shared']:.6f} (prompt once), largest gradient "
+            f"difference {eq['max_abs_grad_diff']:.2e}. Measured on a 2-core machine shared with other sessions "
+            f"(load average after: {', '.join(f'{x:.1f}' for x in r['load_average_1_5_15_after'])}).\n")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=8)
@@ -132,8 +240,23 @@ def main(argv=None):
     ap.add_argument("--skip-reward", action="store_true", help="skip the reward-stage (actor pool) comparison")
     ap.add_argument("--per-prompt-too", action="store_true",
                     help="also time our step with train.batch_prompts=false (one generate/forward per prompt)")
+    ap.add_argument("--long-prompt", action="store_true", help="time the step at a ~1,000-token AV prompt, "
+                    "copied vs once (set --k 8 --prompts 2)")
+    ap.add_argument("--runs", type=int, default=3, help="--long-prompt: runs per path (median)")
+    ap.add_argument("--no-readme", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if args.long_prompt:
+        r = bench_long(args)
+        Path("bench/results").mkdir(parents=True, exist_ok=True)
+        (Path("bench/results") / "raft_step_long_prompt.json").write_text(json.dumps(r, indent=1))
+        print(long_section(r))
+        if not args.no_readme:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from _readme import replace_section
+
+            replace_section(LONG_TITLE, long_section(r))
+        return 0
     cfg = TrainConfig(model_cache_dir=".cache/raft_tiny", k=args.k, batch_size=args.prompts,
                       max_new_tokens=args.new_tokens, alpha=0.0, lambda_align=0.0, sra=SRAConfig(method="full"))
     results = {}

@@ -84,6 +84,9 @@ class Encoded:
     audio_times: np.ndarray  # (n_audio_tokens,) start time in seconds of each audio token, from clip start
     image_times: list[float]  # time of each image (frame), seconds from clip start
     text_spans: list[tuple[int, int, float, float]]  # (tok_from, tok_to, t0, t1): transcript lines in the prompt
+    # the raw media the features came from, in vLLM's multi_modal_data form ({"audio": [(wave, sr)], "image":
+    # [frames]}), for a rollout engine that runs its own processor; None when built without media
+    media: dict | None = None
 
     @property
     def length(self) -> int:
@@ -221,7 +224,12 @@ class OmniProcessor:
             toks = [i for i, (a, b) in enumerate(offsets) if a < c1 and b > c0]
             if toks:
                 spans.append((toks[0], toks[-1] + 1, float(t0), float(t1)))
-        return Encoded(inputs, audio_times, image_times, spans)
+        media = {}
+        if audio is not None:
+            media["audio"] = [(np.asarray(audio, dtype=np.float32)[: int(self.max_audio_s * 16000)], 16000)]
+        if frames:
+            media["image"] = [f for _, f in frames]
+        return Encoded(inputs, audio_times, image_times, spans, media or None)
 
     def decode(self, ids) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)

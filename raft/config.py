@@ -62,6 +62,9 @@ class SRAConfig:
     )
 
 
+# train.lr_schedule -> transformers.get_scheduler name (all take num_warmup_steps)
+LR_SCHEDULES: dict[str, str] = {"constant": "constant_with_warmup", "linear": "linear", "cosine": "cosine"}
+
 # lambda_c of the reward, keyed by the component names registered in raft.rewards.REWARDS.
 DEFAULT_REWARD_WEIGHTS: dict[str, float] = {
     "sync": 0.5,  # the track the answer attributes is in sync with the speech (pred_active_speaker)
@@ -117,6 +120,20 @@ class TrainConfig:
         True, "Decode all B x K candidates in one left-padded generate call and score all prompts in one forward "
         "(prompts grouped by which media they carry); false: one call per prompt (same results, slower)."
     )
+    share_prompt: bool = doc_field(
+        True, "Each prompt once per step: its encoders and decoder forward run once, the K + 1 continuations "
+        "are scored from one packed row under a block mask (raft.packing) and sampled from one prefill whose KV "
+        "cache is expanded to K rows. false: the prompt is copied into every row (the earlier path, kept for the "
+        "equivalence tests and the bench baseline; same loss and gradients)."
+    )
+    rollout_engine: str = doc_field(
+        "hf", "Engine that samples the K candidates (raft.rollout_engine.ENGINES): hf (the policy itself, "
+        "transformers, in the training process) | vllm (a vLLM engine in a Ray actor on its own GPU, n=K samples "
+        "per prompt, prefix caching, trainable weights pushed after each optimizer step; needs the vllm package)."
+    )
+    rollout_model_path: str | None = doc_field(
+        None, "Checkpoint folder the vllm engine starts from (None: model_path); it then follows the trained weights."
+    )
     temperature: float = doc_field(1.0, "Sampling temperature for candidates.")
     top_p: float = doc_field(1.0, "Nucleus sampling for candidates.")
     rewards: dict[str, float] = doc_field(
@@ -140,6 +157,27 @@ class TrainConfig:
     lr: float = doc_field(1e-3, "AdamW learning rate of theta_cross.")
     weight_decay: float = doc_field(0.0, "AdamW weight decay.")
     grad_clip: float = doc_field(1.0, "Gradient norm clip (DeepSpeed gradient_clipping).")
+    lr_schedule: str = doc_field(
+        "constant", "Learning-rate schedule over train.steps optimizer steps (transformers.get_scheduler): constant | "
+        "linear (decay to 0) | cosine; each starts with warmup_steps of linear warm-up from 0."
+    )
+    warmup_steps: int = doc_field(0, "Optimizer steps of linear LR warm-up (0: none).")
+    grad_accum_steps: int = doc_field(
+        1, "Micro-batches of batch_size prompts whose gradients add up before one optimizer step (DeepSpeed "
+        "gradient_accumulation_steps; each micro-batch's loss is divided by it, so 2 x B equals one batch of 2B)."
+    )
+    gradient_checkpointing: bool = doc_field(
+        False, "Recompute decoder-layer activations in backward instead of keeping them (less memory, about one "
+        "more forward of time); same loss and gradients."
+    )
+    bf16_autocast: bool = doc_field(
+        True, "On a GPU, run forward and backward under torch.autocast(bfloat16) (matmuls in bf16, weights and "
+        "optimizer in dtype). A no-op on CPU, where bf16 matmuls are slower than fp32 for these shapes."
+    )
+    kl_coef: float = doc_field(
+        0.0, "Weight of an optional KL(pi || pi_ref) to the frozen initial policy on the candidates' tokens (k3 "
+        "estimator, as verl's low_var_kl). 0 (default, as in the paper): no reference model is kept."
+    )
     steps: int = doc_field(4, "Optimizer steps in total (across resumes).")
     sft_steps: int = doc_field(0, "Leading steps with L_align only (no sampling): the supervised warm start.")
     batch_size: int = doc_field(2, "Prompts per worker per step (B); B x K candidates are scored per worker.")
@@ -223,5 +261,13 @@ class TrainConfig:
         negative = sorted(k for k, w in self.rewards.items() if w < 0)
         if negative:
             raise ConfigError(f"train.rewards: weights must be >= 0, got {negative}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"train.lr_schedule must be one of {sorted(LR_SCHEDULES)}")
+        if self.warmup_steps < 0 or self.grad_accum_steps < 1 or self.kl_coef < 0:
+            raise ConfigError("train.warmup_steps and train.kl_coef must be >= 0, train.grad_accum_steps >= 1")
+        from raft.rollout_engine import ENGINES
+
+        if self.rollout_engine not in ENGINES:
+            raise ConfigError(f"train.rollout_engine: unknown {self.rollout_engine!r} (registered: {sorted(ENGINES)})")
         if self.beta < 0:
             raise ConfigError("train.beta must be >= 0 (use .inf for best-of-K)")

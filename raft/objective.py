@@ -3,7 +3,8 @@
 Per prompt x with reference y*:
 1. sample K candidates y_1..y_K from the policy (no gradient);
 2. score all B x K candidates at once through the rollout (actor pool or serial);
-3. one batched forward over [y*, y_1..y_K] of all B prompts (``train.batch_prompts``) gives L_align = mean-token NLL of y*, log pi(y_k|x)
+3. one forward over [y*, y_1..y_K] of all B prompts (``train.batch_prompts``), each prompt once with its
+   K + 1 continuations packed behind it (``train.share_prompt``, :mod:`raft.packing`), gives L_align = mean-token NLL of y*, log pi(y_k|x)
    for RRO (length-normalized per ``train.length_norm``), and the last-layer states of the
    reference row, from which f_a, f_v, f_t, f_r feed L_temp.
 During the first ``train.sft_steps`` steps only L_align is computed (no sampling).
@@ -62,24 +63,26 @@ def _pad_time(feats: list[dict], masks: list[dict]) -> tuple[dict, dict]:
     return out_f, out_m
 
 
-def sample_candidates(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig):
-    """K candidates per prompt: token ids and decoded texts. With ``train.batch_prompts`` all B x K
-    sequences (of prompts with the same kinds of media) are decoded in one ``generate`` call."""
-    ids = policy.generate_batch([ep.enc for ep in batch], cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.top_p,
-                                batched=cfg.batch_prompts)
+def sample_candidates(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, engine=None):
+    """K candidates per prompt from the rollout ``engine`` (default: the policy, ``raft.rollout_engine.HFEngine``):
+    token ids and decoded texts."""
+    from raft.rollout_engine import HFEngine
+
+    engine = engine or HFEngine(policy, cfg)
+    ids = engine.generate([ep.enc for ep in batch], cfg.k, cfg.max_new_tokens, cfg.temperature, cfg.top_p)
     texts = [[policy.decode(c) for c in cands] for cands in ids]
     return ids, texts
 
 
-def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, rollout, sft: bool = False
-              ) -> tuple[torch.Tensor, dict]:
+def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, rollout, sft: bool = False,
+              engine=None, ref_policy: OmniPolicy | None = None) -> tuple[torch.Tensor, dict]:
     m: dict[str, float] = {}
     t0 = time.perf_counter()
     use_rro = not sft and cfg.lambda_rro > 0
     cand_ids: list[list[list[int]]] = [[] for _ in batch]
     rewards = None
     if use_rro:
-        cand_ids, texts = sample_candidates(policy, batch, cfg)
+        cand_ids, texts = sample_candidates(policy, batch, cfg, engine)
         m["time/generate_s"] = time.perf_counter() - t0
         m["gen/tokens"] = float(sum(len(c) for cs in cand_ids for c in cs))
         t1 = time.perf_counter()
@@ -92,10 +95,23 @@ def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, 
         for name in results[0].components:
             vals = [r.components[name] for r in results if r.components.get(name) is not None]
             m[f"reward/{name}"] = sum(vals) / len(vals) if vals else 0.0
+    loss, lm = candidates_loss(policy, batch, cand_ids, rewards, cfg, ref_policy)
+    m.update(lm)
+    return loss, m
+
+
+def candidates_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cand_ids: list[list[list[int]]],
+                    rewards: torch.Tensor | None, cfg: TrainConfig, ref_policy: OmniPolicy | None = None
+                    ) -> tuple[torch.Tensor, dict]:
+    """L given the sampled candidates and their (B, K) rewards (None: no RRO term, as in SFT steps):
+    the scoring forward and the three terms (plus ``train.kl_coef`` x KL to ``ref_policy``).
+    Deterministic, so the scoring layouts compare on it."""
+    m: dict[str, float] = {}
+    use_rro = rewards is not None
     t2 = time.perf_counter()
     nlls, seq_lps, feats, masks = [], [], [], []
     scored = policy.score_batch([ep.enc for ep in batch], [[ep.ref_ids, *c] for ep, c in zip(batch, cand_ids,
-                                strict=True)], batched=cfg.batch_prompts)
+                                strict=True)], batched=cfg.batch_prompts, shared=cfg.share_prompt)
     for ep, sc in zip(batch, scored, strict=True):
         nlls.append(-sequence_logprob(sc.token_logprobs[:1], sc.mask[:1], "mean")[0])
         if use_rro:
@@ -103,7 +119,7 @@ def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, 
         if cfg.alpha > 0:
             # The reference's intervals are clip-relative already, the time base of the grid (no shift).
             ivs = ep.prompt.reference_intervals()
-            f, mk = policy.time_features(ep.enc, sc.hidden[0], ep.span_s, cfg.grid_hop_s, len(ep.ref_ids), ivs)
+            f, mk = policy.time_features(ep.enc, sc.row_hidden(0), ep.span_s, cfg.grid_hop_s, len(ep.ref_ids), ivs)
             feats.append(f)
             masks.append(mk)
     l_align = torch.stack(nlls).mean()
@@ -114,6 +130,12 @@ def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, 
         loss = loss + cfg.lambda_rro * neg_j
         m["loss/rro"] = neg_j.item()
         m.update(stats)
+    if use_rro and cfg.kl_coef > 0:
+        if ref_policy is None:
+            raise ValueError("train.kl_coef > 0 needs the frozen reference policy (ref_policy)")
+        kl = candidates_kl(scored, ref_policy, batch, cand_ids, cfg)
+        loss = loss + cfg.kl_coef * kl
+        m["loss/kl"] = kl.item()
     if cfg.alpha > 0:
         f, mk = _pad_time(feats, masks)
         l_temp, tstats = temporal_loss(f, mk, cfg.gamma, cfg.delta, cfg.temporal_reduction, cfg.temporal_norm)
@@ -123,3 +145,19 @@ def raft_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cfg: TrainConfig, 
     m["loss/total"] = loss.item()
     m["time/forward_s"] = time.perf_counter() - t2
     return loss, m
+
+
+def candidates_kl(scored, ref_policy: OmniPolicy, batch: list[EncodedPrompt], cand_ids, cfg: TrainConfig
+                  ) -> torch.Tensor:
+    """Mean over the candidates' tokens of the k3 estimate of KL(pi || pi_ref): exp(d) - d - 1 with
+    d = log pi_ref - log pi (non-negative, unbiased, low variance; verl's low_var_kl)."""
+    with torch.no_grad():
+        ref = ref_policy.score_batch([ep.enc for ep in batch], [[ep.ref_ids, *c] for ep, c in zip(batch, cand_ids,
+                                     strict=True)], batched=cfg.batch_prompts, shared=cfg.share_prompt)
+    num, den = 0.0, 0.0
+    for sc, rs in zip(scored, ref, strict=True):
+        mask = sc.mask[1:]
+        d = (rs.token_logprobs[1:] - sc.token_logprobs[1:]).clamp(-20, 20)
+        num = num + ((torch.exp(d) - d - 1) * mask).sum()
+        den += float(mask.sum())
+    return num / max(den, 1.0)

@@ -39,7 +39,7 @@ CKPT_TAG = "ds"
 def deepspeed_config(cfg: TrainConfig) -> dict:
     return {
         "train_micro_batch_size_per_gpu": cfg.batch_size,
-        "gradient_accumulation_steps": 1,
+        "gradient_accumulation_steps": cfg.grad_accum_steps,
         # torch_adam avoids compiling DeepSpeed's fused Adam on CPU (PLATFORM.md)
         "optimizer": {"type": "AdamW", "params": {"lr": cfg.lr, "weight_decay": cfg.weight_decay, "torch_adam": True}},
         "gradient_clipping": cfg.grad_clip,
@@ -47,6 +47,54 @@ def deepspeed_config(cfg: TrainConfig) -> dict:
         "bf16": {"enabled": cfg.dtype == "bfloat16"},
         "steps_per_print": 1 << 30,
     }
+
+
+def lr_scheduler(cfg: TrainConfig, optimizer):
+    """``train.lr_schedule`` with ``train.warmup_steps`` of linear warm-up, stepped once per optimizer step."""
+    from transformers import get_scheduler
+
+    from raft.config import LR_SCHEDULES
+
+    return get_scheduler(LR_SCHEDULES[cfg.lr_schedule], optimizer, num_warmup_steps=cfg.warmup_steps,
+                         num_training_steps=max(cfg.steps, 1))
+
+
+def autocast(cfg: TrainConfig, device: torch.device):
+    """bf16 autocast on a GPU when ``train.bf16_autocast``; on CPU a no-op (bf16 matmuls are slower there)."""
+    import contextlib
+
+    if cfg.bf16_autocast and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prepare_model(policy, cfg: TrainConfig):
+    """Training-time switches on the policy's model: activation checkpointing (non-reentrant, so frozen inputs
+    and the packed block mask pass through) and, with ``train.kl_coef``, a frozen copy as the KL reference."""
+    import copy
+
+    if cfg.gradient_checkpointing:
+        policy.model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.kl_coef <= 0:
+        return None
+    ref = type(policy)(copy.deepcopy(policy.model), policy.processor)
+    ref.model.requires_grad_(False).eval()
+    return ref
+
+
+def micro_step(engine, policy, batch, cfg: TrainConfig, rollout, sft: bool, rollout_engine=None, ref_policy=None
+               ) -> dict:
+    """One micro-batch: loss, backward, and ``engine.step()``, which DeepSpeed turns into an optimizer step
+    (and an LR-scheduler step) every ``gradient_accumulation_steps`` calls, after scaling each loss by
+    1 / that count."""
+    from raft.objective import raft_loss
+
+    dev = next(policy.model.parameters()).device
+    with autocast(cfg, dev):
+        loss, m = raft_loss(policy, batch, cfg, rollout, sft=sft, engine=rollout_engine, ref_policy=ref_policy)
+    engine.backward(loss)
+    engine.step()
+    return m
 
 
 def _rng_state() -> dict:
@@ -94,8 +142,9 @@ def train_loop_per_worker(config: dict) -> None:
 
     from raft.data import batch_indices, build_prompt, load_media, load_tables
     from raft.model import OmniPolicy
-    from raft.objective import encode_prompt, raft_loss
+    from raft.objective import encode_prompt
     from raft.rollout import make_rollout
+    from raft.rollout_engine import make_engine
     from raft.sra import apply_sra
 
     cfg = from_dict(TrainConfig, config["train"])
@@ -109,9 +158,12 @@ def train_loop_per_worker(config: dict) -> None:
         raise ValueError(f"no training samples in {config['samples_uri']} (split=train, tasks={cfg.tasks})")
     policy = OmniPolicy.build(cfg)
     policy.model, sra_report = apply_sra(policy.model, cfg.sra)
+    ref_policy = prepare_model(policy, cfg)
     trainable = [p for p in policy.model.parameters() if p.requires_grad]
-    engine, *_ = deepspeed.initialize(model=policy.model, model_parameters=trainable, config=deepspeed_config(cfg))
+    engine, *_ = deepspeed.initialize(model=policy.model, model_parameters=trainable, config=deepspeed_config(cfg),
+                                      lr_scheduler=lambda opt: lr_scheduler(cfg, opt))
     policy.model = engine.module
+    rollout_engine = make_engine(policy, cfg)
     rollout = config.get("rollout") or make_rollout(replace(cfg, reward_actors=0), list(clips.values()),
                                                     config.get("perception"))
 
@@ -144,12 +196,19 @@ def train_loop_per_worker(config: dict) -> None:
     engine.train()
     for step in range(start, cfg.steps):
         t0 = time.perf_counter()
-        batch = [get(i) for i in batch_indices(len(samples), step, cfg.batch_size, cfg.seed, rank, world)]
-        loss, m = raft_loss(policy, batch, cfg, rollout, sft=step < cfg.sft_steps)
-        engine.backward(loss)
-        engine.step()
+        micro = []
+        for j in range(cfg.grad_accum_steps):  # micro-batch positions step * GAS + j (GAS = 1: as before)
+            pos = step * cfg.grad_accum_steps + j
+            batch = [get(i) for i in batch_indices(len(samples), pos, cfg.batch_size, cfg.seed, rank, world)]
+            micro.append(micro_step(engine, policy, batch, cfg, rollout, step < cfg.sft_steps, rollout_engine,
+                                    ref_policy))
+        # the optimizer stepped: a separate rollout engine (vLLM) samples from the new theta_cross next step
+        rollout_engine.update_weights((n, p.detach()) for n, p in engine.module.named_parameters() if p.requires_grad)
+        keys = {k for x in micro for k in x}
+        m = {k: sum(x[k] for x in micro if k in x) / sum(k in x for x in micro) for k in keys}
+        m["lr"] = float(engine.get_lr()[0])
         m["time/step_s"] = time.perf_counter() - t0
-        m["prompts_per_s"] = len(batch) / m["time/step_s"]
+        m["prompts_per_s"] = cfg.batch_size * cfg.grad_accum_steps / m["time/step_s"]
         m = _mean_across_workers(m)
         m["prompts_per_s"] *= world
         if logger:
@@ -164,6 +223,7 @@ def train_loop_per_worker(config: dict) -> None:
             ray.train.report(report)
     if logger:
         logger.close()
+    rollout_engine.close()
     if rank == 0 and cfg.export and config.get("export_uri"):
         _export(engine, policy, cfg, config["export_uri"], scfg)
 
