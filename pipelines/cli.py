@@ -17,6 +17,7 @@ JOBS = {
     "evaluate": "pipelines.evaluate",
     "serve": "pipelines.serve",
     "demo": "pipelines.demo",
+    "export": "pipelines.export",
 }
 
 
