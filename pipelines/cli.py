@@ -17,6 +17,7 @@ JOBS = {
     "evaluate": "pipelines.evaluate",
     "serve": "pipelines.serve",
     "demo": "pipelines.demo",
+    "export": "pipelines.export",
 }
 
 
@@ -26,7 +27,8 @@ def job_available(name: str) -> bool:
 
 def _config_command(argv: list[str]) -> int:
     from infra.config import describe, to_dict
-    from pipelines.config import AppConfig, load_app_config
+    from pipelines.args import load_or_exit
+    from pipelines.config import AppConfig
 
     p = argparse.ArgumentParser(prog="amuse config", description="Show the resolved config or document every field.")
     p.add_argument("--config", default=None)
@@ -40,7 +42,7 @@ def _config_command(argv: list[str]) -> int:
         return 0
     import yaml
 
-    print(yaml.safe_dump(to_dict(load_app_config(args.config, args.overrides)), sort_keys=False))
+    print(yaml.safe_dump(to_dict(load_or_exit(p, args.config, args.overrides)), sort_keys=False))
     return 0
 
 
@@ -60,7 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     if not job_available(cmd):
         print(f"amuse {cmd}: this job is not built yet; see the open issues.", file=sys.stderr)
         return 3
-    return int(importlib.import_module(JOBS[cmd]).main(rest) or 0)
+    from infra.config import ConfigError
+
+    try:
+        return int(importlib.import_module(JOBS[cmd]).main(rest) or 0)
+    except ConfigError as exc:  # a check a job makes after loading (e.g. a section's validate on use)
+        print(f"amuse {cmd}: config error: {exc.one_line()}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ if not __package__:  # run as a script (ray job submit): make the repo importabl
 
 from eval import harness  # noqa: E402
 from eval.models.registry import model_identity  # noqa: E402
-from eval.report import markdown, plots  # noqa: E402
+from eval.report import html, markdown, plots  # noqa: E402
 from eval.report.provenance import provenance  # noqa: E402
 from eval.report.results import compute  # noqa: E402
 from eval.tasks.kinds import ScoringParams  # noqa: E402
@@ -133,17 +133,21 @@ def run(cfg: AppConfig) -> dict[str, str]:
                          model_keys=model_keys)
 
 
-def perception_quality(cfg: AppConfig, samples: list[dict]) -> dict | None:
+def evaluated_clips(cfg: AppConfig, samples: list[dict]) -> dict[str, dict]:
+    """The clip records behind the evaluated samples (labels, perception and media), by clip id."""
+    clips_uri = cfg.eval.clips_uri or cfg.output_uri("clips")
+    if not storage.exists(clips_uri, cfg.storage):
+        return {}
+    table = storage.read_parquet(clips_uri, cfg.storage)
+    wanted = {c for s in samples for c in s["clip_ids"]}
+    columns = [c for c in [*QUALITY_COLUMNS, "media_uri", "audio_uri"] if c in table.column_names]
+    return {r["clip_id"]: r for r in table.select(columns).to_pylist() if r["clip_id"] in wanted}
+
+
+def perception_quality(cfg: AppConfig, clips: list[dict]) -> dict | None:
     """ASD mAP, DER and WER of the clips behind the evaluated samples (``eval.metrics.perception_quality``)."""
     from eval.metrics.perception_quality import summarize
 
-    clips_uri = cfg.eval.clips_uri or cfg.output_uri("clips")
-    if not storage.exists(clips_uri, cfg.storage):
-        return None
-    table = storage.read_parquet(clips_uri, cfg.storage)
-    wanted = {c for s in samples for c in s["clip_ids"]}
-    clips = [r for r in table.select([c for c in QUALITY_COLUMNS if c in table.column_names]).to_pylist()
-             if r["clip_id"] in wanted]
     return summarize(clips, n_boot=min(cfg.eval.bootstrap_samples, 1000), seed=cfg.run.seed) if clips else None
 
 
@@ -155,7 +159,8 @@ def write_outputs(cfg: AppConfig, samples: list[dict], report_dir: str, rows: li
     by_id = {s["sample_id"]: s for s in samples}
     params = ScoringParams(e.iou_thresholds, e.stg_tolerance_s, e.bootstrap_samples, cfg.run.seed)
     results = compute(rows, by_id, params)
-    results["perception"] = perception_quality(cfg, samples)
+    clips = evaluated_clips(cfg, samples)
+    results["perception"] = perception_quality(cfg, list(clips.values()))
     results["provenance"] = provenance(cfg, samples, model_keys or {})
     results_uri = storage.join(report_dir, "results.json")
     storage.write_bytes(results_uri, json.dumps(results, indent=1).encode(), cfg.storage)
@@ -176,8 +181,10 @@ def write_outputs(cfg: AppConfig, samples: list[dict], report_dir: str, rows: li
             "bootstrap_samples": e.bootstrap_samples, "stg_tolerance_s": e.stg_tolerance_s}
     report_uri = storage.join(report_dir, "report.md")
     storage.write_bytes(report_uri, markdown.write(results, links, meta).encode(), cfg.storage)
-    print(f"evaluate: report at {report_uri}")
-    return {"predictions": preds_uri, "results": results_uri, "eval report": report_uri}
+    html_uri = storage.join(report_dir, "report.html")
+    storage.write_bytes(html_uri, html.render(results, links, meta, rows, samples, clips, report_dir).encode(), cfg.storage)
+    print(f"evaluate: report at {report_uri} and {html_uri}")
+    return {"predictions": preds_uri, "results": results_uri, "eval report": report_uri, "html report": html_uri}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,8 @@ or on a Ray cluster (the job keeps the app up until `ray job stop`):
 
 then call it with any OpenAI client or plain HTTP:
 
-    curl -s -H "Authorization: Bearer $AMUSE_API_KEY" http://127.0.0.1:8000/v1/amuse/answer \
+    curl -s -H "Authorization: Bearer $AMUSE_API_KEY" -H "Content-Type: application/json" \
+        http://127.0.0.1:8000/v1/amuse/answer \
         -d '{"model": "tool_only", "task": "STG", "mode": "agentic", "clip_uris": ["data/corpus/ami/..."],
              "question": "When does the person on the left speak?"}'
 

@@ -37,7 +37,7 @@ def _margin(e: dict | None) -> str:
     return f"{e['value'] * 100:+.1f} [{e['low'] * 100:+.1f}, {e['high'] * 100:+.1f}]"
 
 
-def model_table(results: dict, model: str) -> str:
+def model_table(results: dict, model: str, tablefmt: str = "github") -> str:
     rows = []
     for task in task_names():
         modes = results["results"].get(model, {}).get(task)
@@ -52,10 +52,10 @@ def model_table(results: dict, model: str) -> str:
             n = max(e["n"] for e in modes.values())
             row.append(n)
             rows.append(row)
-    return tabulate(rows, headers=["task", "metric", *MODES, "n"], tablefmt="github")
+    return tabulate(rows, headers=["task", "metric", *MODES, "n"], tablefmt=tablefmt)
 
 
-def detail_table(results: dict, model: str) -> str:
+def detail_table(results: dict, model: str, tablefmt: str = "github") -> str:
     rows = []
     for task in task_names():
         for mode in MODES:
@@ -65,7 +65,7 @@ def detail_table(results: dict, model: str) -> str:
                              f"{e.get('tool_decision_exact', float('nan')) * 100:.0f}%" if "tool_decision" in e else "–",
                              f"{e['latency_p50_s']:.2f}"])
     return tabulate(rows, headers=["task", "mode", "parsed", "errors", "tool decision (Jaccard)", "exact tool set", "p50 latency s"],
-                    tablefmt="github")
+                    tablefmt=tablefmt)
 
 
 def perception_section(q: dict | None) -> list[str]:
@@ -85,6 +85,11 @@ def perception_section(q: dict | None) -> list[str]:
             f"From the clip records of the {q.get('n_clips', 0)} clips behind the evaluated samples; "
             "95% CI by bootstrap over clips. Lower is better for DER and WER.", "",
             tabulate(rows, headers=["metric", "value [95% CI]", "on"], tablefmt="github"), ""]
+
+
+def published_table(tablefmt: str = "github") -> str:
+    return tabulate([[k, *v] for k, v in PUBLISHED.items()], headers=["metric", "zero-shot", "guided", "agentic", "agentic + RAFT"],
+                    tablefmt=tablefmt)
 
 
 def write(results: dict, plots: dict[str, str], meta: dict) -> str:
@@ -120,6 +125,5 @@ def write(results: dict, plots: dict[str, str], meta: dict) -> str:
     out += ["## Published reference (not measured here)", "",
             "Qwen3-Omni on the paper's own 2,100-sample benchmark, from secondary notes on arXiv 2512.16250 "
             "(PAPER.md). **Published, not measured**: different data, models and scale; shown only for orientation.", "",
-            tabulate([[k, *v] for k, v in PUBLISHED.items()], headers=["metric", "zero-shot", "guided", "agentic", "agentic + RAFT"],
-                     tablefmt="github"), ""]
+            published_table(), ""]
     return "\n".join(out)

@@ -1,0 +1,115 @@
+"""`amuse export` on the evaluated run: RTTM that scores like the clip records, a Hugging Face dataset
+that `datasets` loads with its Audio and Video features, and an lmms-eval task folder per registered task.
+
+lmms-eval 0.7.3 itself cannot be installed here (it requires torchvision and av<16), so the folder is
+validated against its TaskConfig schema and its hooks are run the way lmms-eval runs them."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def exported(evaluated_run, tmp_path_factory):
+    from pipelines import export
+
+    out = tmp_path_factory.mktemp("export")
+    assert export.main(["--set", f"eval.samples_uri={evaluated_run['cfg'].eval.samples_uri}",
+                        "--set", f"eval.clips_uri={evaluated_run['cfg'].eval.clips_uri}", "--out", str(out)]) == 0
+    return out
+
+
+def _read_rttm(text: str):
+    from pyannote.core import Annotation, Segment
+
+    anns: dict = {}
+    for line in text.splitlines():
+        f = line.split()
+        assert len(f) == 10 and f[0] == "SPEAKER", line  # the NIST layout md-eval reads
+        ann = anns.setdefault(f[1], Annotation(uri=f[1]))
+        ann[Segment(float(f[3]), float(f[3]) + float(f[4])), len(ann)] = f[7]
+    return anns
+
+
+def test_rttm_round_trips_and_scores_like_the_records(exported, evaluated_run):
+    from pyannote.core import Segment, Timeline
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    from eval.export.rttm import annotation
+
+    pred = _read_rttm((exported / "rttm" / "pred.rttm").read_text())
+    ref = _read_rttm((exported / "rttm" / "ref.rttm").read_text())
+    clips = {c["clip_id"]: c for c in evaluated_run["clips"]}
+    assert set(pred) == set(ref) == set(clips)
+    uem = {line.split()[0]: (float(line.split()[2]), float(line.split()[3]))
+           for line in (exported / "rttm" / "clips.uem").read_text().splitlines()}
+    for cid, c in clips.items():
+        assert uem[cid] == pytest.approx((c["start_s"], c["end_s"]))
+        span = Timeline([Segment(*uem[cid])])
+        from_file = DiarizationErrorRate(collar=0.25)(ref[cid], pred[cid], uem=span)
+        from_records = DiarizationErrorRate(collar=0.25)(annotation(c, "gt_turns"), annotation(c, "pred_turns"), uem=span)
+        assert from_file == pytest.approx(from_records, abs=1e-3)
+        assert 0 < from_records < 1  # jittered perception: imperfect, not empty
+
+
+def test_hf_dataset_loads_with_audio_and_video_features(exported, evaluated_run):
+    import datasets
+    import soundfile as sf
+    from datasets import Audio, Video
+
+    ds = datasets.load_dataset("parquet", data_dir=str(exported / "hf"))
+    samples = {s["sample_id"]: s for s in
+               __import__("pyarrow.parquet").parquet.read_table(evaluated_run["cfg"].eval.samples_uri).to_pylist()}
+    assert sum(len(d) for d in ds.values()) == len(samples)
+    assert {s["task"] for s in samples.values()} == set(ds["train"]["task"]) | set(ds["test"]["task"])
+    features = ds["test"].features
+    assert isinstance(features["audio"].feature, Audio) and isinstance(features["video"].feature, Video)
+    row = ds["test"][0]
+    clip = {c["clip_id"]: c for c in evaluated_run["clips"]}[row["clip_ids"][0]]
+    audio, rate = sf.read(io.BytesIO(row["audio"][0]["bytes"]))
+    assert rate == 16000 and len(audio) / rate == pytest.approx(clip["end_s"] - clip["start_s"], abs=0.05)
+    assert row["video"] == []  # the synthetic clips are audio-only (a .wav media file)
+    assert row["question"] == samples[row["sample_id"]]["question"]
+
+
+def test_lmms_eval_folder_matches_schema_and_scores_with_the_task_scorer(exported):
+    import datasets
+
+    from eval.export import lmms_eval
+    from eval.tasks import get_task, task_names
+
+    folder = exported / "lmms_eval" / "amuse"
+    assert sorted(lmms_eval.check(folder)) == sorted(lmms_eval.task_key(t) for t in task_names())
+    spec = importlib.util.spec_from_file_location("utils", folder / "utils.py")  # as lmms-eval's !function does
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    for task in task_names():
+        config = lmms_eval.load(folder / f"{lmms_eval.task_key(task)}.yaml")
+        data = {k: str((folder / v).resolve()) for k, v in config["dataset_kwargs"]["data_files"].items()}
+        docs = getattr(utils, config["process_docs"].split(".")[1])(
+            datasets.load_dataset(config["dataset_path"], data_files=data, split=config["test_split"]))
+        if not len(docs):
+            continue
+        doc = docs[0]
+        assert doc["task"] == task
+        text = getattr(utils, config["doc_to_text"].split(".")[1])(doc, config["lmms_eval_specific_kwargs"]["default"])
+        assert doc["question"] in text
+        visual = utils.doc_to_visual(doc)
+        assert visual and visual[0]["sampling_rate"] == 16000 and len(visual[0]["array"]) > 0
+        reference = get_task(task).reference_response(utils._sample(doc), "zero_shot")
+        good = utils.process_results(doc, [reference])["amuse_score"]
+        bad = utils.process_results(doc, ["no idea"])["amuse_score"]
+        assert good > bad, (task, good, bad)
+
+
+def test_lmms_eval_check_names_a_bad_key(tmp_path):
+    from eval.export import lmms_eval
+
+    lmms_eval.write(tmp_path, "x.parquet")
+    path = tmp_path / "amuse_stg.yaml"
+    path.write_text(path.read_text() + "bogus_field: 1\n")
+    with pytest.raises(ValueError, match="amuse_stg.yaml.*bogus_field"):
+        lmms_eval.check(tmp_path)
