@@ -31,8 +31,8 @@ from eval.tasks.base import Skip
 from eval.tasks.config import TasksConfig
 from infra.config import doc_field
 from infra.corpus import lines
-from infra.corpus.dialogue import overlap_ratio
 from infra.corpus.dialogue import Turn as CorpusTurn
+from infra.corpus.dialogue import overlap_ratio
 from infra.corpus.identities import DEMO_IDENTITIES
 
 SOURCE = "friends_mmc"  # a named source: questions and cues call people by their (corpus identity) names
