@@ -154,7 +154,27 @@ def render(res: dict) -> str:
                                for t in tasks] for k, v in per.items()], headers=["comparison", *tasks],
                        tablefmt="github"), ""]
     lines += ["**The claims**:", "", *claims(s), ""]
-    lines += [*res.get("notes", []), END]
+    lines += [
+        "**Method notes and limits** (not figures):", "",
+        "- Every arm but `full` and `lora5` trains the default SRA preset (cross_modal: audio projector, vision merger "
+        "output, q/k/v of the top LM layer); text-only, the projector and merger get no gradient, so SRA here is the "
+        "top layer's q/k/v. At this model size that is the fraction in the table, not the ~0.5% of the 7B model.",
+        "- Labelled RRO arms use the project's RAFT loss L_align - J_RRO (lambda_align 1). `unlabelled` sets the "
+        "answer weight and lambda_align to 0, so no label enters the loss; its reward is format, speech and (STG "
+        "only) diarization against the oracle turns. With oracle perception the diarization reward equals STG's tIoU "
+        "against the truth, so this arm shows that perceptual rewards can stand in for labels when perception is "
+        "right, not that they survive perception errors (the noise knobs exist for that and were not swept). NSP "
+        "and SRID answers get no perceptual reward at all text-only (sync and face need face tracks).",
+        "- L_temp text-only: f_a and f_v are empty (no audio or frames), so its audio-visual and derivative terms "
+        "are zero; only gamma ||f_t - f_r||^2 acts, pulling the reply's states toward the transcript lines of the "
+        "intervals the reference claims. It cannot show the audio-visual alignment the paper's L_temp is for.",
+        "- The arms' learning rate was not tuned on validation (no time for a sweep on the shared machine); it is "
+        "the earlier mechanism bench's theta_cross rate. No arm collapsing at it is reported above, not assumed.",
+        "- Held-out scores are greedy decodes; the bootstrap resamples the seeds of the arms and the held-out "
+        "prompts; the warm start is one checkpoint shared by every seed.",
+        "- `sft_wallclock`: SFT continued until it has used the training wall-clock of the same seed's softmax "
+        "beta 1 run (evaluation excluded).", "",
+        *res.get("notes", []), END]
     return "\n".join(lines)
 
 
