@@ -50,7 +50,7 @@ from raft.sra import apply_sra  # noqa: E402
 
 OUT = Path("bench/results")
 SRA = SRAConfig()  # the default preset, cross_modal
-LORA_5 = SRAConfig(method="lora", lora_rank=12, top_layers=2)  # rank chosen so the fraction is about 5% here
+LORA_5 = SRAConfig(method="lora", lora_rank=26, top_layers=2)  # rank 26 on q/k/v/o of both layers: 4.97% here
 FULL = SRAConfig(method="full")
 
 
@@ -66,7 +66,7 @@ class Arm:
 
 
 def arms(betas: list[float]) -> list[Arm]:
-    out = [Arm("sft")]
+    out = [Arm("sft", sft=True)]
     out += [Arm(f"softmax_b{b:g}", train={"beta": b}) for b in betas]
     out += [Arm("best_of_k", train={"rro_weighting": "best_of_k"}),
             Arm("linear", train={"rro_weighting": "linear"}),
@@ -154,7 +154,7 @@ def write(res: dict, name: str) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=20, help="steps of every arm (equal prompts seen)")
+    ap.add_argument("--steps", type=int, default=30, help="steps of every arm (equal prompts seen)")
     ap.add_argument("--sft-steps", type=int, default=800, help="supervised warm start, all parameters")
     ap.add_argument("--sft-lr", type=float, default=3e-3)
     ap.add_argument("--lr", type=float, default=1e-2, help="AdamW lr of the arms (not tuned: see the README section)")

@@ -73,3 +73,19 @@ def test_drawdown_and_collapse():
     assert collapsed([0.5, 0.35], [0.9, 0.9], warm=0.5)
     assert collapsed([0.5, 0.5], [0.9, 0.4], warm=0.5)
     assert not collapsed([0.5, 0.45], [0.9, 0.9], warm=0.5)
+
+
+def test_study_arms_train_what_their_names_say():
+    """The SFT control is SFT (an RRO 'sft' arm once made it a copy of softmax beta 1), and every RRO arm's
+    settings validate; the unlabelled arm lets no label into the loss."""
+    from dataclasses import replace
+
+    from bench.raft_learn import arms
+    from raft.config import TrainConfig
+
+    by = {a.name: a for a in arms([0.3, 1.0])}
+    assert by["sft"].sft and by["sft_wallclock"].sft
+    assert not any(a.sft for n, a in by.items() if not n.startswith("sft"))
+    assert by["unlabelled"].train["lambda_align"] == 0 and by["unlabelled"].train["rewards"]["answer"] == 0
+    for a in by.values():
+        replace(TrainConfig(), sra=a.sra, **{k: v for k, v in a.train.items() if k != "rewards"}).validate()
