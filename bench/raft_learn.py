@@ -146,6 +146,27 @@ def branch(base_model, processor, sra):
     return pol, rep["sra/trainable_fraction"]
 
 
+def lr_sweep(args, chosen, cfg, tb, warm, base, dtr, dva) -> int:
+    """Validation score of each arm at each learning rate (seed 0), added to the results file."""
+    rows = []
+    for lr in [float(x) for x in args.lr_sweep.split(",")]:
+        for arm in chosen:
+            if arm.wallclock_of:
+                continue
+            c = replace(cfg, lr=lr, seed=0, sra=arm.sra, **{k: v for k, v in arm.train.items() if k != "rewards"},
+                        rewards={**cfg.rewards, **arm.train.get("rewards", {})})
+            roll = SerialRollout(slim_clips(list(tb.clips.values())), *reward_settings(c))
+            pol, _ = branch(warm.model, base.processor, arm.sra)
+            curve, t_train, n = train(pol, dtr, c, roll, args.steps, arm.sft, dva, args.val_every)
+            rows.append({"arm": arm.name, "lr": lr, "val_final": curve[-1]["val"], "curve": curve, "train_s": t_train})
+            print(f"lr {lr:g} {arm.name:<14} val {curve[-1]['val']:.3f} fmt {curve[-1]['format_rate']:.2f}", flush=True)
+    path = OUT / args.out
+    res = json.loads(path.read_text()) if path.exists() else {}
+    res["lr_sweep"] = rows
+    write(res, args.out)
+    return 0
+
+
 def write(res: dict, name: str) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / name).write_text(json.dumps(res, indent=1))
@@ -172,6 +193,8 @@ def main(argv=None):
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--vocab", type=int, default=2048)
     ap.add_argument("--arms", default="", help="comma list of arm names to run (default: all)")
+    ap.add_argument("--lr-sweep", default="", help="comma list of lrs: run --arms at each on seed 0, store the "
+                    "final validation score under lr_sweep in the existing results file (validation only, never test)")
     ap.add_argument("--gate-only", action="store_true", help="stop after the calibration gate")
     ap.add_argument("--out", default="raft_learn.json")
     args = ap.parse_args(argv)
@@ -229,13 +252,16 @@ def main(argv=None):
                    "val_format_rate": w_val["format_rate"], "test_scores": w_test["scores"]}
     res["gate"] = gate
     res["test_tasks"] = [s["task"] for s in te]
-    write(res, args.out)
+    if not args.lr_sweep:  # a sweep adds to the finished study's file, never replaces it
+        write(res, args.out)
     print(f"warm start {args.sft_steps} steps in {sft_s:.0f} s; gate: {json.dumps(gate)}", flush=True)
     if args.gate_only:
         return 0
 
     # 2. the arms, seed-major so that a cut-off run has every arm at the first seeds
     chosen = [a for a in arms([float(b) for b in args.betas.split(",")]) if not args.arms or a.name in args.arms.split(",")]
+    if args.lr_sweep:
+        return lr_sweep(args, chosen, cfg, tb, warm, base, dtr, dva)
     for seed in range(args.seeds):
         for arm in chosen:
             c = replace(cfg, seed=seed, sra=arm.sra, **{k: v for k, v in arm.train.items() if k != "rewards"},

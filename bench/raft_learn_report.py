@@ -154,6 +154,16 @@ def render(res: dict) -> str:
                                for t in tasks] for k, v in per.items()], headers=["comparison", *tasks],
                        tablefmt="github"), ""]
     lines += ["**The claims**:", "", *claims(s), ""]
+    sweep = res.get("lr_sweep") or []
+    if sweep:
+        lrs = sorted({r["lr"] for r in sweep})
+        names = list(dict.fromkeys(r["arm"] for r in sweep))
+        val = {(r["arm"], r["lr"]): r["val_final"] for r in sweep}
+        lines += [f"**Learning rate on validation** (seed 0, {a['steps']} steps, final validation score; the study "
+                  f"above used lr {a['lr']} for every arm):", "",
+                  tabulate([[n] + [_f(val.get((n, lr))) for lr in lrs]
+                            + [f"{max(lrs, key=lambda lr: val.get((n, lr), -1)):g}"] for n in names],
+                           headers=["arm", *[f"lr {lr:g}" for lr in lrs], "picked"], tablefmt="github"), ""]
     lines += [
         "**Method notes and limits** (not figures):", "",
         "- Every arm but `full` and `lora5` trains the default SRA preset (cross_modal: audio projector, vision merger "
