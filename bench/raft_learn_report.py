@@ -120,7 +120,9 @@ def render(res: dict) -> str:
         f"Run: {done}; {res.get('wall_s', 0):.0f} s wall. Command: `.venv/bin/python bench/raft_learn.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in a.items() if k in ("seeds", "steps", "sft_steps", "lr",
                                                                                    "sft_lr", "batch", "k"))
-        + "`, then `.venv/bin/python bench/raft_learn_report.py`.", "",
+        + "`, then the learning-rate sweep (`make bench-science` runs all three steps) and "
+        "`.venv/bin/python bench/raft_learn_report.py`. The wall time excludes the warm start when it was cached "
+        "from an earlier run with the same settings.", "",
         "**Calibration gate** (after the SFT warm start, before any comparison):", "",
         tabulate([["held-out metric per task in [0.3, 0.7]", ", ".join(f"{t} {v:.3f}" for t, v in g["test_metric_by_task"].items()),
                    "yes" if g["metric_in_band"] else "**no**"],
