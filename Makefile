@@ -25,12 +25,13 @@ export RAY_AUTH_MODE := disabled
 export DS_ACCELERATOR := cpu
 export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
 
-.PHONY: help venv sysdeps demo test bench lint corpus full pyannote-env clean ray-up ray-down
+.PHONY: help venv sysdeps demo test bench bench-science lint corpus full pyannote-env clean ray-up ray-down
 
 help:
 	@echo "make demo    set up .venv, start a local Ray head if none runs, run the demo job, stop what it started"
 	@echo "make test    set up .venv, then run the test suite"
 	@echo "make bench   run every benchmark under bench/ (prints tables, writes bench/results/)"
+	@echo "make bench-science  the RAFT learnability study (bench/raft_learn.py, ~35 min on 2 cores) and its README section"
 	@echo "make lint    ruff"
 	@echo "make corpus  regenerate the sample corpus in data/corpus (needs Debian flite; installed if missing)"
 	@echo "make full    make sure the full perception backends are installed (whisper, insightface, syncnet in .venv; pyannote in .cache/pyannote_site)"
@@ -123,6 +124,11 @@ test: $(STAMP) $(PYANNOTE_STAMP) sysdeps
 bench: $(STAMP)
 	@set -o pipefail; $(PIP) -e '.[bench]' $(QUIET_PIP)
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+bench-science: $(STAMP)
+	$(BIN)/python bench/raft_learn.py
+	$(BIN)/python bench/raft_learn.py --lr-sweep 0.003,0.01,0.03 --arms sft,softmax_b1,best_of_k,linear,grpo,unlabelled
+	$(BIN)/python bench/raft_learn_report.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -106,13 +106,13 @@ class OmniProcessor:
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def tiny(cls, vocab_size: int, num_mel_bins: int, patch_size: int, merge_size: int, frame_size: int,
-             max_audio_s: float) -> OmniProcessor:
+             max_audio_s: float, extra_text: list[str] | None = None) -> OmniProcessor:
         from transformers import WhisperFeatureExtractor
         from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
         px = frame_size * frame_size
         return cls(
-            train_tiny_tokenizer(vocab_size),
+            train_tiny_tokenizer(vocab_size, extra_text),
             WhisperFeatureExtractor(feature_size=num_mel_bins),
             Qwen2VLImageProcessorPil(patch_size=patch_size, merge_size=merge_size, temporal_patch_size=2,
                                      min_pixels=px // 2, max_pixels=px),

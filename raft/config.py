@@ -95,6 +95,10 @@ class TrainConfig:
     # --- RAFT objective
     k: int = doc_field(4, "Candidates sampled per prompt.")
     beta: float = doc_field(1.0, "RRO temperature: w = softmax(beta (r - mean r)); inf = best-of-K.")
+    rro_weighting: str = doc_field(
+        "softmax", "How J_RRO weighs the K candidates (raft.rro.WEIGHTINGS): softmax (paper, uses beta) | best_of_k | "
+        "linear ((r - mean) / sum |r - mean|) | grpo ((r - mean) / std, no clipping, no KL)."
+    )
     rro_skip_tied: bool = doc_field(
         True, "Prompts whose K rewards are all equal (spread <= rro_tie_tol, e.g. all unparseable) give no RRO "
         "gradient: uniform weights would raise the likelihood of every candidate, failures included. J_RRO is "
@@ -251,6 +255,10 @@ class TrainConfig:
         if set(self.verify) - set(COMPONENT_TOOL):
             raise ConfigError(f"train.verify: unknown {sorted(set(self.verify) - set(COMPONENT_TOOL))} "
                               f"(known: {sorted(COMPONENT_TOOL)})")
+        from raft.rro import WEIGHTINGS
+
+        if self.rro_weighting not in WEIGHTINGS:
+            raise ConfigError(f"train.rro_weighting: unknown {self.rro_weighting!r} (registered: {sorted(WEIGHTINGS)})")
         if self.rro_tie_tol < 0:
             raise ConfigError("train.rro_tie_tol must be >= 0")
         from raft.rewards import REWARDS

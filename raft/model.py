@@ -58,17 +58,22 @@ def tiny_thinker_config(t: TinyModelConfig, proc: OmniProcessor):
     )
 
 
-def build_tiny(cfg: TrainConfig) -> Path:
+def build_tiny(cfg: TrainConfig, extra_text: list[str] | None = None) -> Path:
     """Build (once) the tiny random thinker + processor; return the cached folder. Safe under races:
-    each builder writes a temp folder and renames it into place; losers discard theirs."""
+    each builder writes a temp folder and renames it into place; losers discard theirs.
+    ``extra_text``: more lines for the tokenizer's BPE training (a testbed's prompts, so they tokenize
+    short); part of the cache key."""
     from transformers import Qwen2_5OmniThinkerForConditionalGeneration
 
-    key = hashlib.sha1(json.dumps({**asdict(cfg.tiny), "frame": cfg.frame_size, "v": 1}, sort_keys=True).encode())
+    spec = {**asdict(cfg.tiny), "frame": cfg.frame_size, "v": 1}
+    if extra_text:
+        spec["extra_text"] = hashlib.sha1("\n".join(extra_text).encode()).hexdigest()
+    key = hashlib.sha1(json.dumps(spec, sort_keys=True).encode())
     target = Path(cfg.model_cache_dir).resolve() / f"tiny-{key.hexdigest()[:12]}"
     if (target / "config.json").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    proc = OmniProcessor.tiny(cfg.tiny.vocab_size, MELS, PATCH, MERGE, cfg.frame_size, cfg.max_audio_s)
+    proc = OmniProcessor.tiny(cfg.tiny.vocab_size, MELS, PATCH, MERGE, cfg.frame_size, cfg.max_audio_s, extra_text)
     torch.manual_seed(cfg.tiny.seed)
     model = Qwen2_5OmniThinkerForConditionalGeneration(tiny_thinker_config(cfg.tiny, proc))
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".build-"))

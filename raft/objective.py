@@ -126,7 +126,8 @@ def candidates_loss(policy: OmniPolicy, batch: list[EncodedPrompt], cand_ids: li
     loss = cfg.lambda_align * l_align
     m["loss/align"] = l_align.item()
     if use_rro:
-        neg_j, stats = rro_loss(torch.stack(seq_lps), rewards, cfg.beta, cfg.rro_skip_tied, cfg.rro_tie_tol)
+        neg_j, stats = rro_loss(torch.stack(seq_lps), rewards, cfg.beta, cfg.rro_skip_tied, cfg.rro_tie_tol,
+                                cfg.rro_weighting)
         loss = loss + cfg.lambda_rro * neg_j
         m["loss/rro"] = neg_j.item()
         m.update(stats)
