@@ -42,13 +42,20 @@ QUALITY_COLUMNS = ["clip_id", "start_s", "end_s", "gt_turns", "gt_face_tracks", 
                    "pred_face_tracks", "pred_active_speaker"]
 
 
-def load_inputs(cfg: AppConfig) -> tuple[list[dict], dict[str, dict]]:
+def curated_uris(cfg: AppConfig, job: str) -> tuple[str, str]:
+    """(samples.parquet, clips folder) of the run, as ``eval`` names them; a missing one stops ``job``."""
     e = cfg.eval
     samples_uri = e.samples_uri or cfg.output_uri("samples.parquet")
     clips_uri = e.clips_uri or cfg.output_uri("clips")
     for name, uri in (("eval.samples_uri", samples_uri), ("eval.clips_uri", clips_uri)):
         if not storage.exists(uri, cfg.storage):
-            raise SystemExit(f"evaluate: {uri} not found ({name}); run `amuse curate` first or set {name}")
+            raise SystemExit(f"{job}: {uri} not found ({name}); run `amuse curate` first or set {name}")
+    return samples_uri, clips_uri
+
+
+def load_inputs(cfg: AppConfig) -> tuple[list[dict], dict[str, dict]]:
+    e = cfg.eval
+    samples_uri, clips_uri = curated_uris(cfg, "evaluate")
     samples = [s for s in storage.read_parquet(samples_uri, cfg.storage).to_pylist()
                if (e.split == "all" or s["split"] == e.split) and s["task"] in e.tasks]
     if e.max_samples_per_task is not None:

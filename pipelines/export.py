@@ -62,12 +62,9 @@ EXPORTERS = {"rttm": _rttm, "hf": _hf, "lmms_eval": _lmms_eval}
 
 
 def run(cfg: AppConfig, out_dir: str | None = None, only: list[str] | None = None) -> dict[str, str]:
-    e = cfg.eval
-    samples_uri = e.samples_uri or cfg.output_uri("samples.parquet")
-    clips_uri = e.clips_uri or cfg.output_uri("clips")
-    for name, uri in (("eval.samples_uri", samples_uri), ("eval.clips_uri", clips_uri)):
-        if not storage.exists(uri, cfg.storage):
-            raise SystemExit(f"export: {uri} not found ({name}); run `amuse curate` first or set {name}")
+    from pipelines.evaluate import curated_uris
+
+    samples_uri, clips_uri = curated_uris(cfg, "export")
     samples = storage.read_parquet(samples_uri, cfg.storage).to_pylist()
     clips = storage.read_parquet(clips_uri, cfg.storage).to_pylist()
     out = Path(out_dir or cfg.output_uri("export"))

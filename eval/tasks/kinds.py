@@ -13,6 +13,7 @@ candidate's intervals in the same time base.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -45,17 +46,19 @@ def references(sample: dict) -> list[str]:
     return list(sample.get("references") or []) or [sample["answer"]]
 
 
-class AnswerKind:
+class AnswerKind(ABC):
     name: ClassVar[str] = ""
     answer_format: ClassVar[str] = ""  # the prompt's instruction for the answer line
     headline: ClassVar[str] = ""  # the aggregate metric reports lead with
     empty_answer: ClassVar[str] = ""  # what a policy with nothing to go on answers
 
+    @abstractmethod
     def parse(self, answer: Any, sample: dict) -> Parsed:
-        raise NotImplementedError
+        """The kind's reading of a reply's answer (a value or text)."""
 
+    @abstractmethod
     def gold(self, sample: dict) -> Any:
-        raise NotImplementedError
+        """The reference answer as a value."""
 
     def answer_text(self, value: Any) -> str:
         """The canonical text of an answer value, as a reply's answer line holds it."""
@@ -69,11 +72,13 @@ class AnswerKind:
         """The time intervals an answer value claims (clip-relative); none for kinds without times."""
         return []
 
+    @abstractmethod
     def score(self, parsed: Parsed, sample: dict, params: ScoringParams) -> SampleScore:
-        raise NotImplementedError
+        """Per-sample score in [0, 1] and its metrics."""
 
+    @abstractmethod
     def aggregate(self, rows: list[dict], samples: dict[str, dict], params: ScoringParams) -> dict[str, Estimate]:
-        raise NotImplementedError
+        """Headline metrics with bootstrap CIs."""
 
     def columns(self, params: ScoringParams) -> list[str]:
         """Report columns: the aggregate metric names, headline first."""
