@@ -55,7 +55,7 @@ class PolicyMedia:
     in well under a second on one core; raise frame_size for a real checkpoint."""
 
     max_audio_s: float = doc_field(30.0, "Audio seconds shown per clip, from the span's start.")
-    num_frames: int = doc_field(8, "Frames sampled evenly over the span (0: audio only; the hf policy uses an even number).")
+    num_frames: int = doc_field(8, "Frames sampled evenly over the audio window (0: audio only; the hf policy uses an even number).")
     frame_size: int = doc_field(56, "Frames are resized to this many pixels square (a multiple of 28 for Qwen2.5-Omni).")
 
     def validate(self) -> None:

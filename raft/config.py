@@ -88,8 +88,8 @@ class TrainConfig:
     model_cache_dir: str = doc_field(".cache/raft_tiny", "Where the tiny model/tokenizer is built once and reused.")
     dtype: str = doc_field("float32", "Model dtype: float32 | bfloat16.")
     max_audio_s: float = doc_field(4.0, "Audio seconds encoded per clip (from clip start); 25 tokens/s in Qwen2.5-Omni.")
-    num_frames: int = doc_field(4, "Video frames sampled evenly over the encoded span (0: audio only).")
-    frame_size: int = doc_field(56, "Frames are resized so each side is about this many pixels (multiple of 28).")
+    num_frames: int = doc_field(4, "Video frames sampled evenly over the encoded window, the first max_audio_s (0: audio only); infra.clip_view, as evaluation samples them.")
+    frame_size: int = doc_field(56, "Frames are resized to this many pixels square (a multiple of 28), as evaluation shows them.")
     max_prompt_tokens: int = doc_field(384, "Text of the prompt is truncated (from the left of the cues) to this.")
     grid_hop_s: float = doc_field(1.0, "Hop of the shared time grid for f_a, f_v, f_t, f_r.")
     # --- RAFT objective

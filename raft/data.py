@@ -12,7 +12,6 @@ Data order is a pure function of (seed, rank, step), so resume needs only the st
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,8 +21,6 @@ from eval.tasks import get_task
 from infra import storage
 from infra.storage import StorageConfig
 from raft.config import TrainConfig
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,29 +55,16 @@ def build_prompt(sample: dict, clips: dict[str, dict], mode: str) -> Prompt:
 
 
 def load_media(clip: dict, cfg: TrainConfig, scfg: StorageConfig | None = None):
-    """(audio 16 kHz mono, [(t_rel, frame)]) for the first ``max_audio_s`` of the clip; failures -> silence."""
+    """(audio 16 kHz mono or None, [(t_rel, frame)]) of the clip as evaluation shows it (``infra.clip_view``):
+    the first ``max_audio_s`` of the span, ``num_frames`` square frames over that window. Unreadable media
+    leaves the prompt its text, with a warning naming the file."""
     # PyAV is imported here, not at module level, so the policy and the objective import without it
     # (bench/raft_gpu_step.py runs them on a GPU machine whose image has no PyAV)
-    from infra.media import decode_audio, iter_frames
+    from infra.clip_view import ClipView, clip_view
 
-    start = float(clip["start_s"])
-    end = min(float(clip["end_s"]), start + cfg.max_audio_s)
-    audio, frames = None, []
-    try:
-        audio = decode_audio(clip.get("audio_uri") or clip["media_uri"], start, end, 16000, scfg)
-    except Exception as exc:  # a missing track must not stop training; the prompt keeps its text
-        log.warning("no audio for %s: %s", clip["clip_id"], exc)
-        audio = np.zeros(int((end - start) * 16000), np.float32)
-    if cfg.num_frames > 0 and (clip.get("fps") or 0) > 0:
-        try:
-            fps = cfg.num_frames / (end - start)
-            for t, frame in iter_frames(clip["media_uri"], start, end, fps, cfg.frame_size * 2, scfg):
-                frames.append((t - start, frame))
-                if len(frames) == cfg.num_frames:
-                    break
-        except Exception as exc:
-            log.warning("no frames for %s: %s", clip["clip_id"], exc)
-    return audio, frames
+    return clip_view(clip["media_uri"], clip.get("audio_uri"), float(clip["start_s"]), float(clip["end_s"]),
+                     ClipView(cfg.max_audio_s, cfg.num_frames, cfg.frame_size), scfg,
+                     frames=(clip.get("fps") or 0) > 0)
 
 
 def load_tables(cfg: TrainConfig, samples_uri: str, clips_uri: str, scfg: StorageConfig | None = None,

@@ -72,3 +72,28 @@ def test_one_reference_format_for_stg():
     bad = {**good, "sample_id": "s2", "answer": json.dumps([{"start": 28.3, "end": 30.0}])}
     with pytest.raises(GoldError, match="s2"):
         stg.gold(bad)
+
+
+def test_training_shows_a_clip_as_evaluation_does(tables, train_cfg):
+    """The same clip and budgets give the same audio and frames in RAFT's rollouts and in the evaluator.
+    The old readers differed: training kept frames at their aspect ratio (height 2 x frame_size), while
+    evaluation spread its frames over the whole span, past the audio window, and squared them."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from eval.models.clip_media import clip_media
+    from raft.data import load_media
+
+    samples, clips = tables
+    cfg = replace(train_cfg, max_audio_s=1.0, num_frames=4)
+    s = next(s for s in samples if (clips[s["clip_ids"][0]].get("fps") or 0) > 0)
+    clip = clips[s["clip_ids"][0]]
+    assert clip["end_s"] - clip["start_s"] > 2 * cfg.max_audio_s  # the window is shorter than the span
+    audio_t, frames_t = load_media(clip, cfg)
+    audio_e, frames_e = clip_media(build_context(s, clips, "guided"), cfg.max_audio_s, cfg.num_frames, cfg.frame_size)
+    assert audio_t is not None and np.array_equal(audio_t, audio_e) and audio_t.size == 16000
+    assert [t for t, _ in frames_t] == [t for t, _ in frames_e] and len(frames_t) == 4
+    assert all(t < cfg.max_audio_s for t, _ in frames_t)
+    for (_, a), (_, b) in zip(frames_t, frames_e, strict=True):
+        assert a.shape == (cfg.frame_size, cfg.frame_size, 3) and np.array_equal(a, b)
