@@ -25,6 +25,7 @@ if not __package__:  # run as a script (ray job submit): make the repo importabl
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from eval import harness  # noqa: E402
+from eval.metrics import text as text_metrics  # noqa: E402
 from eval.models.registry import model_identity  # noqa: E402
 from eval.report import html, markdown, plots  # noqa: E402
 from eval.report.provenance import provenance  # noqa: E402
@@ -102,6 +103,8 @@ def run(cfg: AppConfig) -> dict[str, str]:
     report_dir = e.report_dir or cfg.output_uri("eval")
     cache_dir = storage.join(report_dir, "cache")
     samples, clips = load_inputs(cfg)
+    if any(s["task"] == "AVDS" for s in samples):
+        text_metrics.prewarm_meteor()  # the JVM loads its tables while the predictions run
     print(f"evaluate: {len(samples)} {e.split} samples x {len(e.modes)} modes x {len(e.models)} models")
     resolve_policy_paths(cfg)  # before identities and adapters: eval does not build RAFT's base model
     adapter_ctx = serve_app.adapter_context(cfg)

@@ -75,6 +75,19 @@ def meteor_available() -> bool:
     return shutil.which("java") is not None
 
 
+def prewarm_meteor() -> None:
+    """Start METEOR's JVM now: it loads its paraphrase tables in the background (15-30 s on 2 cores), so
+    a run that will score AVDS calls this before its predictions and the load overlaps them."""
+    global _meteor
+    if not meteor_available():
+        return
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    with _meteor_lock:
+        if _meteor is None:
+            _meteor = Meteor()  # Popen only: the first compute_score waits for the tables
+
+
 def meteor(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> tuple[float, list[float]] | None:
     """pycocoevalcap METEOR 1.5: (corpus score, per-sample scores), or None without Java."""
     global _meteor
@@ -90,6 +103,6 @@ def meteor(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> tu
     res = {i: [coco_tokenize(h) or "."] for i, h in enumerate(hypotheses)}
     with _meteor_lock:
         if _meteor is None:
-            _meteor = Meteor()  # one JVM per process: starting it costs ~1 s
+            _meteor = Meteor()  # one JVM per process; its first score waits for the tables (prewarm_meteor)
         score, scores = _meteor.compute_score(gts, res)
     return float(score), [float(s) for s in scores]

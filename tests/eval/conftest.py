@@ -17,6 +17,14 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(REPO), *filter(None, 
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def meteor_tables_load_in_the_background():
+    """METEOR's JVM loads its tables (15-30 s) while the eval tests before the METEOR test run."""
+    from eval.metrics.text import prewarm_meteor
+
+    prewarm_meteor()
+
+
 @pytest.fixture(scope="session")
 def evaluated_run(tmp_path_factory):
     """A small evaluated run without Ray: synthetic clips over a 40 s wav, samples from the real task

@@ -53,12 +53,11 @@ def test_coco_tokenize_drops_punctuation():
 
 @pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs Java (make sysdeps installs a JRE)")
 def test_meteor_runs_through_pycocoevalcap():
-    from pycocoevalcap.meteor.meteor import Meteor
-
+    got, got_per = text.meteor(HYPS, REFS)
+    # pycocoevalcap's own call on the same JVM (a second one would load METEOR's tables again, ~10 s)
     gts = {i: [text.coco_tokenize(r) for r in refs] for i, refs in enumerate(REFS)}
     res = {i: [text.coco_tokenize(h)] for i, h in enumerate(HYPS)}
-    expected, per = Meteor().compute_score(gts, res)
-    got, got_per = text.meteor(HYPS, REFS)
+    expected, per = text._meteor.compute_score(gts, res)
     assert got == pytest.approx(float(expected), abs=1e-12)
     assert got_per == pytest.approx([float(x) for x in per], abs=1e-12)
     assert 0 < got < 1
