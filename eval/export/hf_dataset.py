@@ -5,8 +5,10 @@ One Parquet file per split in the Hub's layout (``data/<split>-00000-of-00001.pa
 
 - ``audio``: a list (one per clip; CSNL has two) of ``Audio`` values holding the clip's span as 16-bit
   WAV bytes, so the dataset is self-contained;
-- ``video``: a list of ``Video`` values holding the media *path* (or URI) of each clip that has video,
-  with ``clip_start_s``/``clip_end_s`` giving the span. Video bytes are not copied (whole source files).
+- ``video``: a list of ``Video`` values holding each clip's span cut to a small H.264 + AAC mp4
+  (``infra.clip_cut``), for the clips that have video; ``path`` names the clip (``<clip_id>.mp4``) and
+  ``clip_start_s``/``clip_end_s`` say where the span sits in its source. The source file (possibly an
+  hour long) is never referenced, so the dataset is self-contained and a reader sees only the clip.
 
 Both features are declared with ``decode=False``: datasets 5 decodes (and even encodes) media only
 through torchcodec, which cannot be installed beside the CPU torch (PLATFORM.md). The values are the
@@ -55,15 +57,25 @@ def clip_wav(clip: dict[str, Any], sample_rate: int = 16000) -> bytes:
     return buf.getvalue()
 
 
+def clip_mp4(clip: dict[str, Any]) -> bytes:
+    """The clip's span as mp4 bytes (video and the clip's audio)."""
+    from infra.clip_cut import cut_clip_mp4
+
+    return cut_clip_mp4(str(clip["media_uri"]), float(clip["start_s"]), float(clip["end_s"]), clip.get("audio_uri"))
+
+
 def rows(samples: list[dict[str, Any]], clips: dict[str, dict[str, Any]], sample_rate: int = 16000) -> list[dict]:
-    """Dataset rows: the sample fields plus each clip's span, audio bytes and video path."""
-    wavs: dict[str, bytes] = {}  # clips shared by several samples are decoded once
+    """Dataset rows: the sample fields plus each clip's span, audio bytes and video bytes."""
+    wavs: dict[str, bytes] = {}  # clips shared by several samples are decoded (and cut) once
+    mp4s: dict[str, bytes] = {}
     out = []
     for s in samples:
         cs = [clips[c] for c in s["clip_ids"]]
         for c in cs:
             if c["clip_id"] not in wavs:
                 wavs[c["clip_id"]] = clip_wav(c, sample_rate)
+            if has_video(c) and c["clip_id"] not in mp4s:
+                mp4s[c["clip_id"]] = clip_mp4(c)
         out.append({
             **{k: s.get(k) for k in features() if k in s and k not in ("answer_intervals",)},
             "options": list(s.get("options") or []), "references": list(s.get("references") or []),
@@ -72,7 +84,7 @@ def rows(samples: list[dict[str, Any]], clips: dict[str, dict[str, Any]], sample
             if s.get("answer_intervals") else None,
             "clip_start_s": [float(c["start_s"]) for c in cs], "clip_end_s": [float(c["end_s"]) for c in cs],
             "audio": [{"bytes": wavs[c["clip_id"]], "path": f"{c['clip_id']}.wav"} for c in cs],
-            "video": [{"bytes": None, "path": str(c["media_uri"])} for c in cs if has_video(c)],
+            "video": [{"bytes": mp4s[c["clip_id"]], "path": f"{c['clip_id']}.mp4"} for c in cs if has_video(c)],
         })
     return out
 

@@ -37,10 +37,31 @@ def doc_to_text(doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str
     return "\n\n".join(m["content"] for m in messages)
 
 
+def _materialised(video: dict) -> str:
+    """A local path to the clip's mp4: its bytes written once under the temp folder (lmms-eval's video
+    models open paths), named by content so every process shares one copy."""
+    import hashlib
+    import os
+    import tempfile
+
+    if not video.get("bytes"):
+        return video["path"]
+    folder = os.path.join(tempfile.gettempdir(), "amuse-lmms-eval-clips")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, hashlib.sha1(video["bytes"]).hexdigest()[:16] + "-" + os.path.basename(video["path"]))
+    if not os.path.exists(path):
+        tmp = f"{path}.{os.getpid()}.part"
+        with open(tmp, "wb") as fh:
+            fh.write(video["bytes"])
+        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    return path
+
+
 def doc_to_visual(doc: dict) -> list:
-    """Video paths where the clips have video, else the clips' audio as {array, sampling_rate}."""
+    """The clips' mp4 paths (the spans, cut at export) where they have video, else the clips' audio
+    as {array, sampling_rate}."""
     if doc.get("video"):
-        return [v["path"] for v in doc["video"]]
+        return [_materialised(v) for v in doc["video"]]
     import soundfile as sf
 
     out = []

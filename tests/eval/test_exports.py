@@ -113,3 +113,35 @@ def test_lmms_eval_check_names_a_bad_key(tmp_path):
     path.write_text(path.read_text() + "bogus_field: 1\n")
     with pytest.raises(ValueError, match="amuse_stg.yaml.*bogus_field"):
         lmms_eval.check(tmp_path)
+
+
+def test_hf_video_is_the_clip_span_not_the_source_file(tmp_path):
+    """A clip 10-13 s into a 31 s corpus video: the dataset carries those 3 s as mp4 bytes (frames and
+    audio of the span), and the lmms-eval hook hands a model that clip, never the whole source file."""
+    from pathlib import Path
+
+    import numpy as np
+    import pyarrow as pa
+
+    from eval.export import hf_dataset, lmms_eval_utils
+    from infra.media import decode_audio, iter_frames, probe
+
+    src = str(Path(__file__).resolve().parents[2] / "data" / "corpus" / "youtube" / "_tRNU-PHGGI.mp4")
+    clip = {"clip_id": "yt_10_13", "media_uri": src, "audio_uri": None, "start_s": 10.0, "end_s": 13.0}
+    sample = {"sample_id": "s0", "task": "STG", "split": "test", "question": "q", "answer": "[[0.5, 1.0]]",
+              "clip_ids": ["yt_10_13"]}
+    (row,) = hf_dataset.rows([sample], {"yt_10_13": clip})
+    (video,) = row["video"]
+    assert video["path"] == "yt_10_13.mp4" and video["bytes"]
+    pa.table({"video": [row["video"]]})  # plain structs, as the Video feature stores them
+    local = lmms_eval_utils.doc_to_visual(row)[0]
+    info = probe(local)
+    assert info.has_video and info.has_audio and info.duration_s == pytest.approx(3.0, abs=0.1)
+    assert probe(src).duration_s > 30  # the source the old export pointed at
+    # the audio is the span's audio, the frames the span's frames
+    cut, ref = decode_audio(local), decode_audio(src, 10.0, 13.0)
+    n = min(len(cut), len(ref))
+    assert n > 2.9 * 16000 and np.corrcoef(cut[:n], ref[:n])[0, 1] > 0.9
+    (_, first_cut), = list(iter_frames(local, 1.0, 1.04, 25.0, None))[:1]
+    (_, first_src), = list(iter_frames(src, 11.0, 11.04, 25.0, None))[:1]
+    assert np.abs(first_cut.astype(int) - first_src.astype(int)).mean() < 8
