@@ -12,8 +12,8 @@ Every component maps (item, parsed candidate, clips) to a score in [0, 1] or Non
 - An unparseable candidate gets the minimum of every component (0, so r = 0) and is logged.
 
 What each component trusts, so that it cannot be gamed by claiming more:
-- sync / face read only the tracks the *answer* attributes (the chosen option's text, or the
-  answer's own text), never plan or reflect; a claim naming several tracks is as good as its
+- sync / face read only the tracks the *answer* attributes (the chosen option's text or the place
+  in the frame it describes, or the answer's own text), never plan or reflect; a claim naming several tracks is as good as its
   weakest one, so naming every track scores no better than the worst of them.
 - diarization scores the claimed intervals against one predicted speaker: the asked one where
   the question anchors them (a quote of their line, found in pred_transcript; or "the person
@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from eval.reply import SECTIONS
 from eval.tasks import get_task
 from eval.tasks.contract import Answer
+from eval.tasks.tool_policy import option_for_x, option_place
 from infra import intervals as iv
 
 log = logging.getLogger(__name__)
@@ -121,16 +122,29 @@ def _words(text: str) -> list[str]:
 
 
 def _attributed_tracks(item: RewardItem, parsed: Parsed, clips: list[dict]) -> list[str]:
-    """Face tracks the answer attributes: track ids named in the chosen option or in the answer itself.
+    """Face tracks the answer attributes: track ids named in the chosen option or in the answer itself,
+    and, where the options describe people by their place in the frame ("the person on the left", as
+    AVSA's do), the tracks whose mean position the chosen option describes (``option_for_x``, the rule
+    the tool-only baseline answers by).
 
     Plan and reflect are not read: naming a well-synced track there is not a claim about who spoke."""
-    ids = {t["track_id"] for c in clips for t in (c.get("pred_face_tracks") or [])}
+    tracks = [t for c in clips for t in (c.get("pred_face_tracks") or [])]
     text = parsed.answer or ""
+    placed: set[str] = set()
     if parsed.letter and item.options:
         idx = ord(parsed.letter) - ord("A")
         if idx < len(item.options):
             text += " " + item.options[idx]
-    return sorted(t for t in ids if re.search(rf"(?<![\w-]){re.escape(t)}(?![\w-])", text))
+            if option_place(item.options[idx]):
+                placed = {t["track_id"] for t in tracks if t.get("boxes")
+                          and option_for_x(item.options, _mean_x(t["boxes"])) == idx}
+    named = {t["track_id"] for t in tracks if re.search(rf"(?<![\w-]){re.escape(t['track_id'])}(?![\w-])", text)}
+    return sorted(named | placed)
+
+
+def _mean_x(boxes: list[dict]) -> float:
+    """A track's mean horizontal centre (0 = the frame's left edge)."""
+    return sum((float(b["x1"]) + float(b["x2"])) / 2 for b in boxes) / len(boxes)
 
 
 def _active(clips: list[dict], track: str) -> dict | None:

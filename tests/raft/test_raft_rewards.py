@@ -246,3 +246,19 @@ def test_reward_weights_are_a_mapping_of_registered_names():
         from_dict(TrainConfig, {"rewards": {"lipsync": 1.0}})
     with pytest.raises(ConfigError, match="train.rewards.answer"):
         from_dict(TrainConfig, {"rewards": {"answer": "high"}}, prefix="train")
+
+
+def test_positional_options_attribute_the_track_at_that_place():
+    """AVSA's options describe people by where they are ("the person on the left"), naming no track id:
+    sync and face used to be inapplicable (None) for every real AVSA answer. t1 sits left (centre x 0.2),
+    in sync; t2 right (0.7), 0.6 s off."""
+    options = ["the person on the left of the frame", "the person on the right of the frame"]
+    it = item("", options=options)
+    left, right = parse_candidate(item("answer: A", options=options), [CLIP]), \
+        parse_candidate(item("answer: B", options=options), [CLIP])
+    assert REWARDS["sync"](it, left, [CLIP], OPTS) == pytest.approx(0.9)
+    assert REWARDS["sync"](it, right, [CLIP], OPTS) == pytest.approx(0.5 * 0.2 / 0.6)
+    assert REWARDS["face"](it, left, [CLIP], OPTS) == pytest.approx((0.9 + 0.8 + 0.1 + 0.2) / 4)
+    centre = ["the person in the centre", "someone off screen"]  # an option naming no place attributes no track
+    pick = parse_candidate(item("answer: B", options=centre), [CLIP])
+    assert REWARDS["sync"](item("", options=centre), pick, [CLIP], OPTS) is None
