@@ -49,7 +49,12 @@ def init_ray(cfg: RayConfig, env: dict[str, str] | None = None):
         kwargs.update(num_cpus=cfg.num_cpus, include_dashboard=cfg.include_dashboard)
         if cfg.object_store_memory_mb:
             kwargs["object_store_memory"] = cfg.object_store_memory_mb * 1024 * 1024
-    return ray.init(address=address, **kwargs)
+    ctx = ray.init(address=address, **kwargs)
+    if address == "local":  # this driver owns that Ray: nothing of it may outlive the driver, even a SIGKILLed one
+        from infra import ray_reaper
+
+        ray_reaper.start(ray._private.worker._global_node.get_session_dir_path())
+    return ctx
 
 
 def head_processes(temp_dir: str, gcs_port: int | None = None) -> list:
