@@ -88,6 +88,14 @@ def alive_actor_nodes(class_name: str) -> set[str]:
             if a["ActorClassName"] == class_name and a["State"] == "ALIVE"}
 
 
+def actors_on(node_id: str) -> list[str]:
+    """Classes of the live actors on one node (what its loss takes down with it)."""
+    import ray._private.state as state
+
+    return sorted({a["ActorClassName"] for a in state.actors().values()
+                   if a["Address"]["NodeID"] == node_id and a["State"] == "ALIVE"})
+
+
 def curate_sets(out_dir: str) -> list[str]:
     return [f"run.corpus_dir={REPO / 'data' / 'corpus'}", f"run.output_dir={out_dir}", "run.name=chaos",
             "curate.sources=[ami,youtube,friends_mmc]", "curate.stages=[vad]", "curate.progress_bars=false"]
@@ -257,6 +265,7 @@ def training_node_kill(cluster, workers: list, out_dir: str, steps: int = 6, kil
                     return
                 state["resumed_from"] = _registered_step(exp_dir)
                 state["first_run"] = {x["step"]: x for x in _metric_lines(metrics)}
+                state["actors_lost"] = actors_on(victim.node_id)
                 workers.remove(victim)
                 cluster.remove_node(victim, allow_graceful=False)
                 state["at"] = time.monotonic()
@@ -284,6 +293,7 @@ def training_node_kill(cluster, workers: list, out_dir: str, steps: int = 6, kil
     same = all(abs(by_step[s][k] - first[s][k]) <= 1e-5 * max(1.0, abs(first[s][k]))
                for s in rerun if s in by_step for k in ("loss/total", "reward/mean"))
     return {"steps": steps, "node_killed": "at" in state, "kill_error": state.get("error"),
+            "actors_lost": state.get("actors_lost"),
             "resumed_from_step": state.get("resumed_from"), "final_checkpoint_step": final,
             "steps_logged_twice": len(logged) - len(set(logged)),
             "steps_missing": sorted(set(range(steps + 1)) - set(logged)), "rerun_steps": rerun,
@@ -414,7 +424,7 @@ def render(res: dict) -> str:
                      f"({k['wall_s']} s wall) |")
     if t:
         lines.append(f"| training worker's node lost | RAFT, 2 Ray Train workers, {t['steps']} steps, checkpoint every 2 | "
-                     f"{'the node of a Ray Train worker' if t['node_killed'] else 'nothing: ' + str(t['kill_error'])} | "
+                     f"{'the node of a Ray Train worker (with ' + ', '.join(t.get('actors_lost') or []) + ')' if t['node_killed'] else 'nothing: ' + str(t['kill_error'])} | "
                      f"resumed from step {t['resumed_from_step']}, final checkpoint step {t['final_checkpoint_step']}, "
                      f"steps logged twice {t['steps_logged_twice']}, missing {len(t['steps_missing'])}; re-run steps "
                      f"{t['rerun_steps']} identical: {t['rerun_steps_identical']}; runs {t['runs']} | "
