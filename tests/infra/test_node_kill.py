@@ -30,7 +30,7 @@ def test_worker_node_lost_mid_job_every_record_written_once(tmp_path):
     cluster, workers = chaos.start_cluster(workers=1, cpus=1, head_cpus=1, detect_s=1.5)  # dead node declared fast
     try:
         ray.init(address=cluster.address, log_to_driver=False)
-        r = chaos.sink_node_kill(cluster, workers, str(tmp_path), n_clips=12, kill_after=2)
+        r = chaos.sink_node_kill(cluster, workers, str(tmp_path), n_clips=12, kill_after=2, hold_s=0.05)
     finally:
         ray.shutdown()
         cluster.shutdown()

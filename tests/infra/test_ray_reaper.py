@@ -22,7 +22,7 @@ def test_session_processes_are_stopped_once_the_driver_is_killed(tmp_path):
     bystander = subprocess.Popen([sys.executable, "-c", SLEEP, f"--session-dir={session}-other"])
     try:
         reaper = ray_reaper.start(str(session), pid=driver.pid)
-        time.sleep(1.5)
+        time.sleep(1.0)
         assert orphan.poll() is None and reaper.poll() is None  # nothing is touched while the driver lives
         driver.kill()
         driver.wait()
