@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -340,7 +341,9 @@ def curate_driver_kill(out_dir: str, grace_s: float = 120.0) -> dict:
     rc = run(temp2, wait=True).returncode
     time.sleep(2)
     after_rerun = head_processes(temp2)
-    stop_head(temp2)
+    for t in (temp, temp2):
+        stop_head(t)
+        shutil.rmtree(t, ignore_errors=True)
     return {"ray_processes_before_kill": before, "left_2s_after_kill": n_left,
             "left_names": left_names, "all_gone_after_s": gone_s, "grace_s": grace_s, "killed_after_grace": forced,
             "clips_before_rerun": partial, "assemble_dirs_after_kill": assemble_after_kill,
