@@ -169,6 +169,13 @@ class ServeConfig:
     media_check_timeout_s: float = doc_field(
         10.0, "Wall-clock limit for checking one clip URI (stat, size, probe); 504 above."
     )
+    media_check_threads: int = doc_field(
+        4, "Threads that check clip URIs per ingress replica; /healthz answers 503 when all are stuck past "
+        "media_check_timeout_s."
+    )
+    health_probe_timeout_s: float = doc_field(
+        5.0, "How long /healthz waits for each deployment's cheap call (model names, tool ping) before it answers 503."
+    )
     max_tool_calls: int = doc_field(8, "Tool calls allowed per request; the agent stops calling tools after this many.")
     max_steps: int = doc_field(6, "Agent step budget (model turns) per request.")
     request_timeout_s: float = doc_field(600.0, "Wall-clock limit per request, seconds (504 above).")
@@ -194,10 +201,12 @@ class ServeConfig:
     )
 
     def validate(self) -> None:
-        for key in ("max_media_bytes", "max_body_bytes", "max_tool_calls", "max_steps", "num_replicas", "tool_replicas"):
+        for key in ("max_media_bytes", "max_body_bytes", "max_tool_calls", "max_steps", "num_replicas", "tool_replicas",
+                    "media_check_threads"):
             if getattr(self, key) < 1:
                 raise ValueError(f"serve.{key}: must be >= 1, got {getattr(self, key)}")
-        for key in ("max_media_duration_s", "request_timeout_s", "tool_timeout_s", "media_check_timeout_s"):
+        for key in ("max_media_duration_s", "request_timeout_s", "tool_timeout_s", "media_check_timeout_s",
+                    "health_probe_timeout_s"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"serve.{key}: must be > 0, got {getattr(self, key)}")
         if self.batch_max_size < 1 or self.batch_wait_timeout_s < 0:

@@ -49,22 +49,21 @@ def init_ray(cfg: RayConfig, env: dict[str, str] | None = None):
         kwargs.update(num_cpus=cfg.num_cpus, include_dashboard=cfg.include_dashboard)
         if cfg.object_store_memory_mb:
             kwargs["object_store_memory"] = cfg.object_store_memory_mb * 1024 * 1024
-    return ray.init(address=address, **kwargs)
+    ctx = ray.init(address=address, **kwargs)
+    if address == "local":  # this driver owns that Ray: nothing of it may outlive the driver, even a SIGKILLed one
+        from infra import ray_reaper
+
+        ray_reaper.start(ray._private.worker._global_node.get_session_dir_path())
+    return ctx
 
 
-def stop_head(temp_dir: str, gcs_port: int | None = None, timeout_s: float = 15.0) -> list[int]:
-    """Stop one `ray start --head` by its own processes; returns the pids that were stopped.
+def head_processes(temp_dir: str, gcs_port: int | None = None) -> list:
+    """The live processes of one Ray cluster (psutil.Process), found by its temp dir or GCS port.
 
-    `ray stop` has no address option and stops every Ray process on the machine, other users'
-    included. Every process of a head names its temp dir (or its GCS port) on its command line,
-    except those that rewrite it: the raylet's ``ray::DashboardAgent`` and ``ray::RuntimeEnvAgent``
-    (and workers) show only their title, so they are found as descendants of the head's processes,
-    or, once orphaned, by the log files they hold open under the temp dir. Orphaned agents matter:
-    when their raylet dies they log "Raylet is dead! Exiting" and then hang in interpreter exit for
-    about a minute, ignoring SIGTERM (Ray 2.60: after SIGKILLing a ray.init driver, both agents lived on under
-    PID 1 for 70-80 s, twice, with SIGTERM caught but never handled), so what is still alive after
-    ``timeout_s`` is killed.
-    """
+    Every process of a head names its temp dir (or its GCS port) on its command line, except those that
+    rewrite it: the raylet's ``ray::DashboardAgent`` and ``ray::RuntimeEnvAgent`` (and workers) show only
+    their title, so they are found as descendants of the head's processes, or, once orphaned, by the log
+    files they hold open under the temp dir."""
     import psutil
 
     def named(p: psutil.Process) -> bool:
@@ -76,26 +75,37 @@ def stop_head(temp_dir: str, gcs_port: int | None = None, timeout_s: float = 15.
     def holds_files(p: psutil.Process) -> bool:
         return p.info["name"].startswith("ray::") and any(f.path.startswith(temp_dir + "/") for f in p.open_files())
 
-    def ours() -> list[psutil.Process]:
-        found: dict[int, psutil.Process] = {}
-        for p in psutil.process_iter(["cmdline", "name"]):
-            try:
-                if p.pid != os.getpid() and (named(p) or holds_files(p)):
-                    found[p.pid] = p
-                    found.update({c.pid: c for c in p.children(recursive=True)})
-            except psutil.Error:
-                pass
-        found.pop(os.getpid(), None)
-        return list(found.values())
+    found: dict[int, psutil.Process] = {}
+    for p in psutil.process_iter(["cmdline", "name"]):
+        try:
+            if p.pid != os.getpid() and (named(p) or holds_files(p)):
+                found[p.pid] = p
+                found.update({c.pid: c for c in p.children(recursive=True)})
+        except psutil.Error:
+            pass
+    found.pop(os.getpid(), None)
+    return list(found.values())
 
-    procs = ours()
+
+def stop_head(temp_dir: str, gcs_port: int | None = None, timeout_s: float = 15.0) -> list[int]:
+    """Stop one `ray start --head` by its own processes (:func:`head_processes`); returns the pids stopped.
+
+    `ray stop` has no address option and stops every Ray process on the machine, other users'
+    included. Orphaned agents matter: when their raylet dies they log "Raylet is dead! Exiting" and
+    then hang in interpreter exit for about a minute, ignoring SIGTERM (Ray 2.60: after SIGKILLing a
+    ray.init driver, both agents lived on under PID 1 for 70-80 s, twice, with SIGTERM caught but never
+    handled), so what is still alive after ``timeout_s`` is killed.
+    """
+    import psutil
+
+    procs = head_processes(temp_dir, gcs_port)
     for p in procs:
         try:
             p.terminate()
         except psutil.Error:
             pass
     _, alive = psutil.wait_procs(procs, timeout=timeout_s)
-    for p in alive + ours():
+    for p in alive + head_processes(temp_dir, gcs_port):
         try:
             p.kill()
         except psutil.Error:

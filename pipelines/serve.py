@@ -5,7 +5,7 @@ The Ray Serve application (``eval.serving``) holds one deployment per tool (``to
 ``tool_active_speaker``; each runs ``perception.tools`` with the configured backends), a model
 deployment with every model in ``eval.models``, and a FastAPI ingress:
 
-- ``GET  /healthz``                 liveness (no key)
+- ``GET  /healthz``                 health (no key): 200 with what is served, 503 with reasons when wedged
 - ``GET  /v1/models``               served model names
 - ``POST /v1/chat/completions``     OpenAI-compatible chat (no streaming)
 - ``POST /v1/amuse/answer``         {model, task, mode, question, options, clip_uris[, clip_spans, cues]}

@@ -36,6 +36,10 @@ class ToolDeployment:
         # serialize themselves (perception.stages.Stage), the cache is guarded here.
         self._cache_lock = threading.Lock()
 
+    async def ping(self) -> str:
+        """/healthz's cheap call: answers while the replica's event loop and request slots are free."""
+        return self.tool_name
+
     def call(self, clip_uri: str, start_s: float | None, end_s: float | None, audio_uri: str | None = None) -> dict:
         key = (clip_uri, start_s, end_s, audio_uri)
         with self._cache_lock:

@@ -1,7 +1,9 @@
 """The HTTP ingress: authenticated, validated, limited routes over the model and tool deployments.
 
 Routes:
-- ``GET /healthz`` (no key): liveness and what is served;
+- ``GET /healthz`` (no key): what is served, or 503 with the reasons when this replica cannot answer
+  (every media-check thread stuck past its timeout, or a deployment not answering a cheap call in
+  ``serve.health_probe_timeout_s``; ``eval.serving.health``);
 - ``GET /v1/models``: the served model names (OpenAI shape);
 - ``POST /v1/chat/completions``: OpenAI-compatible chat: streaming (SSE), usage, finish reason,
   sampling settings, and audio / image / clip content parts (``eval.serving.chat_media``);
@@ -21,18 +23,17 @@ error is a short JSON body with the request id (``eval.serving.errors``), never 
 import asyncio
 import hmac
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from ray import serve
 
 from eval.agent.loop import Limits
 from eval.agent.tools import ToolArgs, timed_call
 from eval.models.base import AgentContext
 from eval.runner import answer as run_answer
-from eval.serving import chat_media, chat_reply
+from eval.serving import chat_media, chat_reply, health
 from eval.serving.deployments import RemoteModel, ServeTools
 from eval.serving.errors import (
     BodyLimit,
@@ -80,7 +81,8 @@ class Ingress:
         app.state.api_key = settings["api_key"]  # read by the auth middleware in this replica
         app.state.max_body_bytes = settings["max_body_bytes"]  # read by BodyLimit
         # Media checks get their own threads: a check stuck on a bad file must not starve the agent's.
-        self._media_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="media-check")
+        # /healthz watches how long each has run (eval.serving.health).
+        self._media_pool = health.WatchedPool(settings["media_check_threads"], "media-check")
         self.policy = MediaPolicy(
             settings["allowed_media_roots"], settings["max_media_bytes"], settings["max_media_duration_s"],
             StorageConfig(**settings["storage"]) if settings.get("storage") else None,
@@ -101,7 +103,16 @@ class Ingress:
     # -- routes -------------------------------------------------------------------------------
     @app.get("/healthz")
     async def healthz(self):
-        return {"status": "ok", "models": await self._served(), "tools": sorted(self.tools.handles)}
+        timeout = self.s["health_probe_timeout_s"]
+        calls = {"model deployment": self.model_handle.names.remote(),
+                 **{f"tool {n}": h.ping.remote() for n, h in self.tools.handles.items()}}
+        probed = await asyncio.gather(*(health.probe(name, call, timeout) for name, call in calls.items()))
+        problems = [p for p, _ in probed if p]
+        if (stuck := health.pool_problem(self._media_pool, self.s["media_check_timeout_s"])) is not None:
+            problems.insert(0, stuck)
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems[:4]}, status_code=503)
+        return {"status": "ok", "models": probed[0][1], "tools": sorted(self.tools.handles)}
 
     @app.get("/v1/models")
     async def list_models(self):
@@ -112,7 +123,7 @@ class Ingress:
     async def chat(self, body: ChatRequest):
         if body.model not in await self._served():
             return error(404, f"model {body.model!r} is not served", "invalid_request_error")
-        work = asyncio.get_running_loop().run_in_executor(self._media_pool, chat_media.gather, body.messages, self.policy)
+        work = self._media_pool.run(chat_media.gather, body.messages, self.policy)
         try:
             messages, media = await asyncio.wait_for(work, timeout=self.s["media_check_timeout_s"])
         except MediaRefused as exc:
@@ -138,7 +149,7 @@ class Ingress:
             return error(404, f"model {body.model!r} is not served", "invalid_request_error")
         uris, spans = [], []
         for i, uri in enumerate(body.clip_uris):
-            check = asyncio.get_running_loop().run_in_executor(self._media_pool, self.policy.check, uri)
+            check = self._media_pool.run(self.policy.check, uri)
             try:
                 info = await asyncio.wait_for(check, timeout=self.s["media_check_timeout_s"])
             except MediaRefused as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from serve_fixtures import API_KEY, media_dir, serve_config, start_ray, tiny_policy_path
+from serve_fixtures import API_KEY, HungStorage, media_dir, serve_config, start_ray, tiny_policy_path
 
 pytestmark = pytest.mark.slow
 
@@ -24,15 +24,19 @@ def server(tmp_path_factory):
     from eval.serving.app import free_port, start
 
     media = media_dir(tmp_path_factory.mktemp("media"))
+    hung = HungStorage()  # answers 404 at once unless a test hangs it
     start_ray()
     try:
         models = f"[{{name: tool_only, kind: tool_only}}, {{name: random, kind: random}}, {{name: policy, kind: hf, path: {tiny_policy_path()}}}]"
-        cfg = serve_config(media, free_port(), models=models)
+        # media checks time out after 2 s (10 by default) so the wedge test below waits little
+        cfg = serve_config(media, free_port(), models=models, extra_roots=(f"s3://{hung.bucket}",), sets=hung.settings(),
+                           media_check_timeout_s=2)
         url = start(cfg)
-        yield {"url": url, "media": media}
+        yield {"url": url, "media": media, "hung": hung}
     finally:
         serve.shutdown()
         ray.shutdown()
+        hung.close()
 
 
 def post(server, path, body, key=API_KEY, timeout=30.0):
@@ -53,6 +57,37 @@ def test_healthz_needs_no_key(server):
     body = r.json()
     assert body["status"] == "ok" and set(body["models"]) == {"tool_only", "random", "policy"}
     assert set(body["tools"]) == {"diarize", "transcribe", "detect_faces", "track_faces", "sync_check", "active_speaker"}
+
+
+def test_healthz_is_503_while_every_media_check_is_stuck_and_200_after(server):
+    """A storage endpoint that stops answering holds each media check's thread past its timeout; once all
+    of them are held, no answer can start: /healthz says so (503 and why) instead of 200, and says 200
+    again when the checks end."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    hung, url = server["hung"], server["url"]
+    wedge = [answer_body(server, clip_uris=[f"s3://{hung.bucket}/clip{i}.wav"]) for i in range(4)]  # 4 check threads
+    hung.hang()
+    try:
+        with ThreadPoolExecutor(5) as pool:
+            stuck = [pool.submit(post, server, "/v1/amuse/answer", body) for body in wedge]
+            deadline = time.monotonic() + 20
+            while hung.held < len(wedge):  # every check thread is inside a request to the hung endpoint
+                assert time.monotonic() < deadline, f"{hung.held} checks reached the endpoint"
+                time.sleep(0.05)
+            ordinary = pool.submit(post, server, "/v1/amuse/answer", answer_body(server))
+            assert [f.result().status_code for f in stuck] == [504] * len(wedge)
+            assert ordinary.result().status_code == 504  # a good clip waits for a thread that never frees
+        r = httpx.get(url + "/healthz", timeout=15)
+        assert r.status_code == 503, r.text
+        assert len(r.content) < 600 and r.json()["problems"][0].startswith("media checks: all 4 threads"), r.text
+    finally:
+        hung.answer()
+    deadline = time.monotonic() + 20
+    while (r := httpx.get(url + "/healthz", timeout=15)).status_code != 200:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.1)
+    assert post(server, "/v1/amuse/answer", answer_body(server)).status_code == 200
 
 
 def test_openai_client_chat_and_models(server):
