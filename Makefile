@@ -127,7 +127,6 @@ bench: $(STAMP)
 
 bench-science: $(STAMP)
 	$(BIN)/python bench/raft_learn.py
-	$(BIN)/python bench/raft_learn.py --lr-sweep 0.003,0.01,0.03 --arms sft,softmax_b1,best_of_k,linear,grpo,unlabelled
 	$(BIN)/python bench/raft_learn_report.py
 
 lint: $(STAMP)

@@ -118,9 +118,9 @@ def render(res: dict) -> str:
         f"{res['model']['vocab_size']} trained on the testbed's prompts. Machine: {res['machine']['cpus']} cores shared "
         "with other jobs, 1 torch thread: wall-clock figures are inflated by their load.", "",
         f"Run: {done}; {res.get('wall_s', 0):.0f} s wall. Command: `.venv/bin/python bench/raft_learn.py "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in a.items() if k in ("seeds", "steps", "sft_steps", "lr",
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in a.items() if k in ("seeds", "steps", "sft_steps", "lr_grid",
                                                                                    "sft_lr", "batch", "k"))
-        + "`, then the learning-rate sweep (`make bench-science` runs all three steps) and "
+        + "` (it picks the learning rates on validation first; `make bench-science` runs it and the report), then "
         "`.venv/bin/python bench/raft_learn_report.py`. The wall time excludes the warm start when it was cached "
         "from an earlier run with the same settings.", "",
         "**Calibration gate** (after the SFT warm start, before any comparison):", "",
@@ -130,13 +130,15 @@ def render(res: dict) -> str:
                    + ", ".join(f"{t} {v:.2f}" for t, v in g["by_task"].items()) + ")", "yes" if g["spread_ok"] else "**no**"]],
                  headers=["gate", "measured", "met"], tablefmt="github"), "",
         f"Warm start: {w['steps']} steps, all parameters, {w['wall_s']:.0f} s; held-out format rate {g['format_rate']:.2f}.", "",
-        f"**Arms** ({a['steps']} steps x {a['batch']} prompts each, K={a['k']}, lr {a['lr']}; held-out greedy; "
+        f"**Arms** ({a['steps']} steps x {a['batch']} prompts each, K={a['k']}, lr per arm as picked on validation; "
+        "held-out greedy; "
         "drawdown and collapse on the validation curve, which starts at the warm start):", "",
     ]
-    rows = [[n, v["seeds"], f"{100 * v['trainable_fraction']:.2f}%", _f(v["test_mean"]), _f(v["test_sd"]),
+    lr_of = res.get("lr_picked", {})
+    rows = [[n, v["seeds"], f"{100 * v['trainable_fraction']:.2f}%", f"{lr_of.get(n, a['lr']):g}", _f(v["test_mean"]), _f(v["test_sd"]),
              ", ".join(f"{t} {x:.3f}" for t, x in v["by_task"].items()), _f(v["max_drawdown"]), _f(v["collapse_rate"], 2),
              _f(v["format_rate"], 2), f"{v['steps']:.0f}", f"{v['train_s']:.1f}"] for n, v in s["arms"].items()]
-    lines += [tabulate(rows, headers=["arm", "seeds", "trainable", "held-out", "SD seeds", "per task", "max drawdown",
+    lines += [tabulate(rows, headers=["arm", "seeds", "trainable", "lr", "held-out", "SD seeds", "per task", "max drawdown",
                                       "collapse", "format", "steps", "train s"], tablefmt="github"), ""]
     lines += ["**Comparisons**: paired held-out difference a - b (task metric: accuracy, STG tIoU), 95% interval "
               "from a hierarchical bootstrap (seeds, then prompts). \"better\" / \"worse\": the interval excludes "
@@ -161,10 +163,12 @@ def render(res: dict) -> str:
         lrs = sorted({r["lr"] for r in sweep})
         names = list(dict.fromkeys(r["arm"] for r in sweep))
         val = {(r["arm"], r["lr"]): r["val_final"] for r in sweep}
-        lines += [f"**Learning rate on validation** (seed 0, {a['steps']} steps, final validation score; the study "
-                  f"above used lr {a['lr']} for every arm):", "",
+        lines += [f"**Learning rate on validation**, run before the study (seed 0, {a['steps']} steps, final validation "
+                  "score; ties go to the better mean validation curve, then the smaller rate; softmax beta 0.3, "
+                  "lora5, full and ltemp take softmax beta 1's rate, sft_wallclock SFT's):", "",
                   tabulate([[n] + [_f(val.get((n, lr))) for lr in lrs]
-                            + [_picked(n, lrs, val)] for n in names],
+                            + [f"{res['lr_picked'][n]:g}" if n in res.get("lr_picked", {}) else _picked(n, lrs, val)]
+                            for n in names],
                            headers=["arm", *[f"lr {lr:g}" for lr in lrs], "picked"], tablefmt="github"), ""]
     lines += [
         "**Method notes and limits** (not figures):", "",
@@ -184,9 +188,9 @@ def render(res: dict) -> str:
         "every letter correct equally often), and most arms leave them unchanged: the small model from scratch "
         "has not learnt to read the cues for these tasks, so their gate values are in the band without showing "
         "skill, and only STG carries a learning signal here.",
-        ("- The learning rate: one rate for every arm (the earlier mechanism bench's theta_cross rate); the sweep "
-         "table above shows which rate validation would pick per arm, run after the study."
-         if res.get("lr_sweep") else
+        ("- The learning rate: picked per arm on the validation prompts before the study (table above); the "
+         "held-out prompts are scored only after every rate is fixed."
+         if res.get("lr_picked") else
          "- The learning rate: one rate for every arm (the earlier mechanism bench's theta_cross rate), not tuned "
          "on validation."),
         "- Held-out scores are greedy decodes; the bootstrap resamples the seeds of the arms and the held-out "
