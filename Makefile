@@ -31,7 +31,7 @@ help:
 	@echo "make demo    set up .venv, start a local Ray head if none runs, run the demo job, stop what it started"
 	@echo "make test    set up .venv, then run the test suite"
 	@echo "make bench   run every benchmark under bench/ (prints tables, writes bench/results/)"
-	@echo "make bench-science  the RAFT learnability study (bench/raft_learn.py, ~35 min on 2 cores) and its README section"
+	@echo "make bench-science  the RAFT learnability study (bench/raft_learn.py: lr picked on validation, then the arms) and its README section"
 	@echo "make lint    ruff"
 	@echo "make corpus  regenerate the sample corpus in data/corpus (needs Debian flite; installed if missing)"
 	@echo "make full    make sure the full perception backends are installed (whisper, insightface, syncnet in .venv; pyannote in .cache/pyannote_site)"
@@ -127,7 +127,6 @@ bench: $(STAMP)
 
 bench-science: $(STAMP)
 	$(BIN)/python bench/raft_learn.py
-	$(BIN)/python bench/raft_learn.py --lr-sweep 0.003,0.01,0.03 --arms sft,softmax_b1,best_of_k,linear,grpo,unlabelled
 	$(BIN)/python bench/raft_learn_report.py
 
 lint: $(STAMP)

@@ -12,13 +12,15 @@ Protocol (one process, torch threads 1, no Ray):
    lambda_align 0: no label enters the loss); LoRA ~5% and full fine-tuning (softmax beta 1);
    L_temp on (softmax beta 1); SFT at the wall-clock of the softmax beta 1 arm. Unless named, an arm
    trains the default SRA preset (cross_modal).
+   Learning rates: before the study, each arm of SWEPT runs every rate of ``--lr-grid`` on seed 0 and keeps
+   the one with the best final *validation* score; the arms that vary one of them (LR_OF) take its rate.
 4. Validation curve every ``--val-every`` steps (greedy, val prompts), final held-out scores per
    prompt (greedy, test prompts), wall-clock. bench/raft_stats.py turns them into paired
    hierarchical-bootstrap intervals; bench/raft_learn_report.py renders bench/README.md's section.
 
 The JSON (``bench/results/raft_learn.json``) is rewritten after every arm, so a cut-off run still reports.
 
-    .venv/bin/python bench/raft_learn.py [--seeds 5] [--steps 40] [--quick]
+    .venv/bin/python bench/raft_learn.py [--seeds 5] [--steps 50] [--lr-grid 0.003,0.01,0.03]
 """
 
 from __future__ import annotations
@@ -146,25 +148,45 @@ def branch(base_model, processor, sra):
     return pol, rep["sra/trainable_fraction"]
 
 
-def lr_sweep(args, chosen, cfg, tb, warm, base, dtr, dva) -> int:
-    """Validation score of each arm at each learning rate (seed 0), added to the results file."""
+# Arms whose learning rate is picked on validation before the study; the others take the rate of the arm
+# they vary (same loss, other parameters or budget), so the sweep costs 6 x |grid| seed-0 runs, not 11.
+SWEPT = ("sft", "softmax_b1", "best_of_k", "linear", "grpo", "unlabelled")
+LR_OF = {"softmax_b0.3": "softmax_b1", "lora5": "softmax_b1", "full": "softmax_b1", "ltemp": "softmax_b1",
+         "sft_wallclock": "sft"}
+
+
+def arm_cfg(cfg: TrainConfig, arm: Arm, lr: float, seed: int) -> TrainConfig:
+    c = replace(cfg, lr=lr, seed=seed, sra=arm.sra, **{k: v for k, v in arm.train.items() if k != "rewards"},
+                rewards={**cfg.rewards, **arm.train.get("rewards", {})})
+    c.validate()
+    return c
+
+
+def pick_lr(rows: list[dict]) -> float:
+    """Best final validation score; ties (common: greedy validation moves in steps of 1/prompts) go to the
+    better mean of the validation curve, then to the smaller rate."""
+    return max(rows, key=lambda r: (r["val_final"], float(np.mean([p["val"] for p in r["curve"]])), -r["lr"]))["lr"]
+
+
+def lr_sweep(args, chosen, cfg, tb, warm, base, dtr, dva) -> tuple[list[dict], dict[str, float]]:
+    """Validation score of each swept arm at each rate of ``--lr-grid`` (seed 0, validation prompts only, never
+    test), and the rate picked per arm (unswept arms take the rate of the arm in LR_OF)."""
     rows = []
-    for lr in [float(x) for x in args.lr_sweep.split(",")]:
+    for lr in [float(x) for x in args.lr_grid.split(",")]:
         for arm in chosen:
-            if arm.wallclock_of:
+            if arm.name not in SWEPT:
                 continue
-            c = replace(cfg, lr=lr, seed=0, sra=arm.sra, **{k: v for k, v in arm.train.items() if k != "rewards"},
-                        rewards={**cfg.rewards, **arm.train.get("rewards", {})})
+            c = arm_cfg(cfg, arm, lr, seed=0)
             roll = SerialRollout(slim_clips(list(tb.clips.values())), *reward_settings(c))
             pol, _ = branch(warm.model, base.processor, arm.sra)
             curve, t_train, n = train(pol, dtr, c, roll, args.steps, arm.sft, dva, args.val_every)
             rows.append({"arm": arm.name, "lr": lr, "val_final": curve[-1]["val"], "curve": curve, "train_s": t_train})
             print(f"lr {lr:g} {arm.name:<14} val {curve[-1]['val']:.3f} fmt {curve[-1]['format_rate']:.2f}", flush=True)
-    path = OUT / args.out
-    res = json.loads(path.read_text()) if path.exists() else {}
-    res["lr_sweep"] = rows
-    write(res, args.out)
-    return 0
+    picked = {a: pick_lr([r for r in rows if r["arm"] == a]) for a in dict.fromkeys(r["arm"] for r in rows)}
+    for arm in chosen:
+        if arm.name not in picked:
+            picked[arm.name] = picked.get(LR_OF.get(arm.name, ""), args.lr)
+    return rows, picked
 
 
 def write(res: dict, name: str) -> None:
@@ -175,10 +197,10 @@ def write(res: dict, name: str) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--steps", type=int, default=30, help="steps of every arm (equal prompts seen)")
+    ap.add_argument("--steps", type=int, default=50, help="steps of every arm (equal prompts seen)")
     ap.add_argument("--sft-steps", type=int, default=800, help="supervised warm start, all parameters")
     ap.add_argument("--sft-lr", type=float, default=3e-3)
-    ap.add_argument("--lr", type=float, default=1e-2, help="AdamW lr of the arms (not tuned: see the README section)")
+    ap.add_argument("--lr", type=float, default=1e-2, help="AdamW lr of the arms when --lr-grid is empty")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--betas", default="0.3,1")
@@ -193,8 +215,9 @@ def main(argv=None):
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--vocab", type=int, default=2048)
     ap.add_argument("--arms", default="", help="comma list of arm names to run (default: all)")
-    ap.add_argument("--lr-sweep", default="", help="comma list of lrs: run --arms at each on seed 0, store the "
-                    "final validation score under lr_sweep in the existing results file (validation only, never test)")
+    ap.add_argument("--lr-grid", default="0.003,0.01,0.03", help="comma list of lrs: before the study, each swept "
+                    "arm runs at each on seed 0 and keeps the rate with the best final validation score (validation "
+                    "only, never test); empty: --lr for every arm")
     ap.add_argument("--gate-only", action="store_true", help="stop after the calibration gate")
     ap.add_argument("--out", default="raft_learn.json")
     args = ap.parse_args(argv)
@@ -252,21 +275,22 @@ def main(argv=None):
                    "val_format_rate": w_val["format_rate"], "test_scores": w_test["scores"]}
     res["gate"] = gate
     res["test_tasks"] = [s["task"] for s in te]
-    if not args.lr_sweep:  # a sweep adds to the finished study's file, never replaces it
-        write(res, args.out)
+    write(res, args.out)
     print(f"warm start {args.sft_steps} steps in {sft_s:.0f} s; gate: {json.dumps(gate)}", flush=True)
     if args.gate_only:
         return 0
 
     # 2. the arms, seed-major so that a cut-off run has every arm at the first seeds
     chosen = [a for a in arms([float(b) for b in args.betas.split(",")]) if not args.arms or a.name in args.arms.split(",")]
-    if args.lr_sweep:
-        return lr_sweep(args, chosen, cfg, tb, warm, base, dtr, dva)
+    # 2a. learning rates on validation, before any held-out score is computed
+    picked = {a.name: args.lr for a in chosen}
+    if args.lr_grid:
+        res["lr_sweep"], picked = lr_sweep(args, chosen, cfg, tb, warm, base, dtr, dva)
+    res["lr_picked"] = picked
+    write(res, args.out)
     for seed in range(args.seeds):
         for arm in chosen:
-            c = replace(cfg, seed=seed, sra=arm.sra, **{k: v for k, v in arm.train.items() if k != "rewards"},
-                        rewards={**cfg.rewards, **arm.train.get("rewards", {})})
-            c.validate()
+            c = arm_cfg(cfg, arm, picked[arm.name], seed)
             roll = SerialRollout(slim_clips(list(tb.clips.values())), *reward_settings(c))
             pol, frac = branch(warm.model, base.processor, arm.sra)
             budget, steps = None, args.steps
@@ -279,7 +303,7 @@ def main(argv=None):
             curve, t_train, n = train(pol, dtr, c, roll, steps, arm.sft, dva, args.val_every, budget)
             final = greedy_scores(pol, dte, c)
             entry = res["arms"].setdefault(arm.name, {"trainable_fraction": frac, "sft": arm.sft, "sra": asdict(arm.sra),
-                                                      "train": arm.train, "runs": []})
+                                                      "train": arm.train, "lr": c.lr, "runs": []})
             entry["runs"].append({"seed": seed, "steps": n, "train_s": t_train, "curve": curve,
                                   "test": final["mean"], "test_by_task": final["by_task"],
                                   "format_rate": final["format_rate"], "test_scores": final["scores"]})

@@ -89,3 +89,16 @@ def test_study_arms_train_what_their_names_say():
     assert by["unlabelled"].train["lambda_align"] == 0 and by["unlabelled"].train["rewards"]["answer"] == 0
     for a in by.values():
         replace(TrainConfig(), sra=a.sra, **{k: v for k, v in a.train.items() if k != "rewards"}).validate()
+
+
+def test_learning_rate_is_picked_on_validation_and_every_arm_gets_one():
+    """The study's rates come from the validation sweep: best final score, ties to the better curve, then the
+    smaller rate; every arm is either swept or takes a swept arm's rate."""
+    from bench.raft_learn import LR_OF, SWEPT, arms, pick_lr
+
+    run = lambda lr, final, curve: {"lr": lr, "val_final": final, "curve": [{"val": v} for v in curve]}  # noqa: E731
+    assert pick_lr([run(0.003, 0.4, [0.4]), run(0.01, 0.5, [0.5]), run(0.03, 0.45, [0.45])]) == 0.01
+    assert pick_lr([run(0.003, 0.5, [0.3, 0.5]), run(0.01, 0.5, [0.45, 0.5])]) == 0.01
+    assert pick_lr([run(0.003, 0.5, [0.5]), run(0.01, 0.5, [0.5])]) == 0.003
+    for a in arms([0.3, 1.0]):
+        assert a.name in SWEPT or LR_OF[a.name] in SWEPT
