@@ -121,15 +121,24 @@ class Ingress:
             return error(504, f"media parts were not read within {self.s['media_check_timeout_s']:g} s", "timeout")
         params = {"max_tokens": body.max_completion_tokens or body.max_tokens, "temperature": body.temperature,
                   "top_p": body.top_p, "seed": body.seed, "stop": body.stops()}
+        args = (body.model, messages, None, params, media)
+        if not body.stream:
+            try:
+                done = await asyncio.wait_for(self.model_handle.complete.remote(*args), timeout=self.s["request_timeout_s"])
+            except TimeoutError:
+                return error(504, f"no reply within {self.s['request_timeout_s']:g} s", "timeout")
+            return chat_reply.completion_body(body.model, done)
+        # Token by token: the replica yields each piece of text as it is decoded. The first one is
+        # awaited here, so a failure before any output still gets an HTTP status.
+        events = chat_reply.within(self.model_handle.options(stream=True).complete_stream.remote(*args),
+                                   self.s["request_timeout_s"])
         try:
-            done = await asyncio.wait_for(self.model_handle.complete.remote(body.model, messages, None, params, media),
-                                          timeout=self.s["request_timeout_s"])
-        except TimeoutError:
-            return error(504, f"no reply within {self.s['request_timeout_s']:g} s", "timeout")
-        if body.stream:
-            include = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(chat_reply.sse_events(body.model, done, include), media_type="text/event-stream")
-        return chat_reply.completion_body(body.model, done)
+            first = await events.__anext__()
+        except TimeoutError as exc:  # the generator has ended and cancelled the call
+            return error(504, str(exc), "timeout")
+        include = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(chat_reply.sse_stream(body.model, chat_reply.prepend(first, events), include),
+                                 media_type="text/event-stream")
 
     @app.post("/v1/amuse/answer", response_model=AnswerResponse)
     async def amuse_answer(self, body: AnswerRequest):

@@ -29,7 +29,7 @@ def server(tmp_path_factory):
         models = f"[{{name: tool_only, kind: tool_only}}, {{name: random, kind: random}}, {{name: policy, kind: hf, path: {tiny_policy_path()}}}]"
         cfg = serve_config(media, free_port(), models=models)
         url = start(cfg)
-        yield {"url": url, "media": media}
+        yield {"url": url, "media": media, "app": cfg.serve.app_name}
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -362,6 +362,54 @@ def test_openai_client_streams_with_usage(server):
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 16
     assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens
+
+
+def test_stream_sends_each_token_as_it_is_generated(server):
+    """The first piece arrives while the reply is still being generated: pieces arrive spread over the
+    decode (one per token, a few held back while a UTF-8 character or a stop string is incomplete),
+    not all at once after it. A stop string ends the stream as it ends the plain reply."""
+    client = _client(server)
+    t0, arrivals, pieces = time.perf_counter(), [], []
+    for c in client.chat.completions.create(model="policy", messages=Q, max_tokens=64, temperature=0, stream=True,
+                                            stream_options={"include_usage": True}):
+        if c.choices and c.choices[0].delta.content:
+            arrivals.append(time.perf_counter() - t0)
+            pieces.append(c.choices[0].delta.content)
+    assert c.usage.completion_tokens == 64 and len(pieces) >= 32
+    # decoding 63 more tokens after the first takes most of the request's time
+    assert arrivals[-1] - arrivals[0] > 0.5 * arrivals[-1], (arrivals[0], arrivals[-1])
+    whole = "".join(pieces)
+    stop = next(w for w in whole.split()[1:] if whole.find(w) > 0 and w.isprintable())
+    plain = client.chat.completions.create(model="policy", messages=Q, max_tokens=64, temperature=0, stop=[stop])
+    chunks = list(client.chat.completions.create(model="policy", messages=Q, max_tokens=64, temperature=0, stop=[stop],
+                                                 stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == plain.choices[0].message.content == whole[: whole.find(stop)]
+    assert chunks[-1].choices[0].finish_reason == plain.choices[0].finish_reason == "stop"
+
+
+def test_concurrent_chat_requests_share_one_forward(server):
+    """Requests that arrive together are decoded in one padded forward (@serve.batch) and get what
+    each gets alone."""
+    import concurrent.futures as cf
+
+    from ray import serve
+
+    client = _client(server)
+    asks = [f"Who speaks at {i} s? A. left B. right" for i in range(6)]
+
+    def ask(q):
+        return client.chat.completions.create(model="policy", messages=[{"role": "user", "content": q}],
+                                              max_tokens=6, temperature=0).choices[0].message.content
+
+    alone = [ask(q) for q in asks]
+    model = serve.get_deployment_handle("ModelDeployment", app_name=server["app"])
+    before = model.stats.remote().result()
+    with cf.ThreadPoolExecutor(len(asks)) as pool:
+        assert list(pool.map(ask, asks)) == alone
+    after = model.stats.remote().result()
+    sizes = after["batch_sizes"][len(before["batch_sizes"]):]
+    assert sum(sizes) == len(asks) and max(sizes) > 1, sizes
+    assert after["forwards"]["policy"] - before["forwards"]["policy"] == len(sizes) < len(asks)
 
 
 def test_raw_http_stream_is_server_sent_events(server):
