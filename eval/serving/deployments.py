@@ -68,16 +68,16 @@ class ModelDeployment:
         b = batching or {}
         self._stream_batch.set_max_batch_size(b.get("max_batch_size", 8))
         self._stream_batch.set_batch_wait_timeout_s(b.get("batch_wait_timeout_s", 0.005))
-        self.batch_sizes: list[int] = []
+        self.batches = self.batched_requests = 0  # counters, not a log: a long-lived replica keeps no history
 
     def names(self) -> list[str]:
         return list(self.adapters)
 
     def stats(self) -> dict:
-        """How the chat requests so far were served: the size of each batch, and the forward passes
-        (``generate`` calls) of each batching model."""
+        """How the chat requests so far were served: batches, the requests in them, and the forward
+        passes (``generate`` calls) of each batching model."""
         forwards = {n: a.policy.forwards for n, a in self.adapters.items() if hasattr(a, "complete_batch")}
-        return {"batch_sizes": list(self.batch_sizes), "forwards": forwards}
+        return {"batches": self.batches, "requests": self.batched_requests, "forwards": forwards}
 
     async def generate(self, model: str, messages: list[dict], context: dict | None = None) -> str:
         self._check(model)
@@ -115,7 +115,8 @@ class ModelDeployment:
         """Serve's batch protocol for generators: each step yields one item per request, here the list
         of that request's events since the last step (often empty), and ``StopIteration`` once its
         final event has gone out. The work runs in threads and hands events over thread-safely."""
-        self.batch_sizes.append(len(requests))
+        self.batches += 1
+        self.batched_requests += len(requests)
         loop = asyncio.get_running_loop()
         inbox: asyncio.Queue = asyncio.Queue()
 
