@@ -369,6 +369,7 @@ def test_stream_sends_each_token_as_it_is_generated(server):
     decode (one per token, a few held back while a UTF-8 character or a stop string is incomplete),
     not all at once after it. A stop string ends the stream as it ends the plain reply."""
     client = _client(server)
+    reply = client.chat.completions.create(model="policy", messages=Q, max_tokens=64, temperature=0)  # warms up too
     t0, arrivals, pieces = time.perf_counter(), [], []
     for c in client.chat.completions.create(model="policy", messages=Q, max_tokens=64, temperature=0, stream=True,
                                             stream_options={"include_usage": True}):
@@ -379,6 +380,7 @@ def test_stream_sends_each_token_as_it_is_generated(server):
     # decoding 63 more tokens after the first takes most of the request's time
     assert arrivals[-1] - arrivals[0] > 0.5 * arrivals[-1], (arrivals[0], arrivals[-1])
     whole = "".join(pieces)
+    assert whole == reply.choices[0].message.content
     stop = next(w for w in whole.split()[1:] if whole.find(w) > 0 and w.isprintable())
     plain = client.chat.completions.create(model="policy", messages=Q, max_tokens=64, temperature=0, stop=[stop])
     chunks = list(client.chat.completions.create(model="policy", messages=Q, max_tokens=64, temperature=0, stop=[stop],
