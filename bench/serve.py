@@ -6,8 +6,8 @@ Measures p50/p99 latency and requests/s at several concurrency levels for
 3. a full agentic answer over HTTP (ingress -> model -> 3 tool calls -> model -> trace),
 4. OpenAI chat completions over HTTP from the tiny hf policy: plain (8 tokens), and streamed
    (32 tokens; time to the first content piece and to the whole reply), first with requests
-   batched into one padded forward (``serve.batch_max_size`` 8), then, in the same run, with
-   ``serve.batch_max_size=1`` (one forward per request) as the baseline,
+   batched into one padded forward (``serve.batch_max_size`` 8), and, as the baseline, on a second
+   app beside it with ``serve.batch_max_size=1`` (one forward per request), cell by cell,
 using constant-time tool backends (``eval.serving.echo_tools``) so the numbers are the serving
 path, not perception. Serve overhead per tool call = p50(Serve) - p50(in-process); target < 5 ms.
 With ``--real-tool`` it also times one real perception tool on a corpus clip both ways.
@@ -28,6 +28,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -94,21 +95,20 @@ def _cell(name: str, call: Callable[[], object], n: int, c: int, timed: Callable
     return r
 
 
-def chat_cells(url: str, client, app_name: str, label: str, n: int, concurrency: list[int]) -> list[dict]:
-    """Chat completions from the tiny policy: plain (8 tokens) and streamed (32 tokens), each row with
-    the mean size of the batches that served it (from the model deployment's own count)."""
+def chat_cells(apps: dict[str, tuple[str, str]], client, n: int, concurrency: list[int]) -> list[dict]:
+    """Chat completions from the tiny policy, plain (8 tokens) and streamed (32 tokens), on each app
+    (label -> (base URL, app name)) in turn at each concurrency; each row has the mean size of the
+    batches that served it (from the model deployment's own counters)."""
     from openai import OpenAI
     from ray import serve
 
-    model = serve.get_deployment_handle("ModelDeployment", app_name=app_name)
-    oai = OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0, http_client=client)
     msgs = [{"role": "user", "content": "Who speaks between 1 s and 2 s? A. left B. right"}]
 
-    def chat():
+    def chat(oai):
         r = oai.chat.completions.create(model="policy", messages=msgs, max_tokens=8, temperature=0)
         assert r.usage.completion_tokens == 8, r
 
-    def streamed() -> float:
+    def streamed(oai) -> float:
         t0, first = time.perf_counter(), None
         for c in oai.chat.completions.create(model="policy", messages=msgs, max_tokens=32, temperature=0, stream=True,
                                              stream_options={"include_usage": True}):
@@ -118,12 +118,17 @@ def chat_cells(url: str, client, app_name: str, label: str, n: int, concurrency:
         return first
 
     rows = []
-    for name, call in [(f"chat completion, 8 tokens ({label})", chat), (f"chat stream, 32 tokens ({label})", streamed)]:
+    for kind, call in [("chat completion, 8 tokens", chat), ("chat stream, 32 tokens", streamed)]:
         for c in concurrency:
-            before = {}
-            r = _cell(name, call, n, c, lambda before=before: before.update(model.stats.remote().result()))
-            after = model.stats.remote().result()
-            rows.append({**r, "mean_batch": (after["requests"] - before["requests"]) / max(after["batches"] - before["batches"], 1)})
+            for label, (url, app_name) in apps.items():
+                model = serve.get_deployment_handle("ModelDeployment", app_name=app_name)
+                oai = OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0, http_client=client)
+                before: dict = {}
+                r = _cell(f"{kind} ({label})", partial(call, oai), n, c,
+                          lambda model=model, before=before: before.update(model.stats.remote().result()))
+                after = model.stats.remote().result()
+                batches = max(after["batches"] - before["batches"], 1)
+                rows.append({**r, "mean_batch": (after["requests"] - before["requests"]) / batches})
     return rows
 
 
@@ -185,11 +190,13 @@ def main(argv: list[str] | None = None) -> int:
             for c in args.concurrency:
                 rows.append(_cell(name, call, n, c))
         if args.chat_n:
-            rows += chat_cells(url, client, cfg.serve.app_name, "batched", args.chat_n, args.concurrency)
-            serve.delete(cfg.serve.app_name)  # the baseline: the same app, one forward per request
-            serve.run(build_app(load_app_config(None, [*overrides, "serve.batch_max_size=1"])),
-                      name=cfg.serve.app_name, route_prefix=cfg.serve.route_prefix)
-            rows += chat_cells(url, client, cfg.serve.app_name, "unbatched", args.chat_n, args.concurrency)
+            # The baseline runs beside it, as a second app on the same Ray (one forward per request), so the
+            # two are measured cell by cell under the same machine load.
+            base = load_app_config(None, [*overrides, "serve.batch_max_size=1", "serve.app_name=amuse_unbatched",
+                                          "serve.route_prefix=/unbatched", f"eval.models=[{_policy_spec()[2:]}]"])
+            serve.run(build_app(base), name=base.serve.app_name, route_prefix=base.serve.route_prefix)
+            rows += chat_cells({"batched": (url, cfg.serve.app_name), "unbatched": (url + "/unbatched", base.serve.app_name)},
+                               client, args.chat_n, args.concurrency)
         if args.real_tool and args.clip:
             serve.shutdown()
             cfg = load_app_config(None, [f"serve.port={free_port()}", f"serve.api_key={KEY}", f"serve.allowed_media_roots=[{media_root}]",
@@ -263,8 +270,8 @@ def write_readme(res: dict) -> None:
         chat_text = [
             "Chat completions go to the tiny random thinker (greedy). Requests that arrive together are gathered by "
             "`@serve.batch` (serve.batch_max_size 8, serve.batch_wait_timeout_s) and decoded in one left-padded "
-            "`generate` (`omni.batched`); the baseline, measured in the same run on the same app, is "
-            "serve.batch_max_size=1: one forward per request. \"mean batch\" is requests per batch as the model "
+            "`generate` (`omni.batched`); the baseline is a second app beside it on the same Ray with "
+            "serve.batch_max_size=1 (one forward per request), measured right after it at each concurrency. \"mean batch\" is requests per batch as the model "
             "deployment counted them. Batched vs one forward per request: " + "; ".join(versus) + ".",
             "Streamed replies are sent token by token: the first content piece arrives after " + ", ".join(firsts)
             + " (p50 first piece of p50 whole reply, 32 tokens).",

@@ -51,10 +51,18 @@ GUIDED_CUE_TOOLS = ("diarize", "transcribe", "track_faces", "active_speaker")
 app = FastAPI(title="amuse-raft", description="AMUSE agentic multi-speaker endpoint (Ray Serve).")
 
 
+def route_path(scope) -> str:
+    """The path the app routes on. Serve's proxy passes the whole path, with ``serve.route_prefix`` as
+    ``root_path`` (Starlette strips it before routing); a check on the whole path would miss
+    ``/<prefix>/v1/...`` and serve it without a key."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
 @app.middleware("http")
 async def require_api_key(request: Request, call_next):
     """Every /v1 route needs the bearer key; checked before the body is parsed, so 401 beats 422."""
-    if request.url.path.startswith("/v1"):
+    if route_path(request.scope).startswith("/v1"):
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         key = getattr(request.app.state, "api_key", None)
         if not key or scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):

@@ -27,8 +27,10 @@ def server(tmp_path_factory):
     start_ray()
     try:
         models = f"[{{name: tool_only, kind: tool_only}}, {{name: random, kind: random}}, {{name: policy, kind: hf, path: {tiny_policy_path()}}}]"
-        cfg = serve_config(media, free_port(), models=models)
-        url = start(cfg)
+        # Under a route prefix, as a shared Serve cluster hosts it: every test below also checks that the
+        # key, the routes and the errors hold there (a prefix once let /<prefix>/v1 through without a key).
+        cfg = serve_config(media, free_port(), models=models, route_prefix="/amuse")
+        url = start(cfg) + "/amuse"
         yield {"url": url, "media": media, "app": cfg.serve.app_name}
     finally:
         serve.shutdown()
