@@ -274,7 +274,11 @@ def write_readme(res: dict) -> None:
             "serve.batch_max_size=1 (one forward per request), measured right after it at each concurrency. \"mean batch\" is requests per batch as the model "
             "deployment counted them. Batched vs one forward per request: " + "; ".join(versus) + ".",
             "Streamed replies are sent token by token: the first content piece arrives after " + ", ".join(firsts)
-            + " (p50 first piece of p50 whole reply, 32 tokens).",
+            + " (p50 first piece of p50 whole reply, 32 tokens). Batches are static: a request that arrives while a "
+            "batch decodes waits for that batch to end, so under load its first piece waits too. \"mean batch\" "
+            "says how many requests the replica found waiting: on this machine they reach it through the HTTP "
+            "proxy and the ingress, which share its two cores (and other jobs' load), so batches stay small and "
+            "the batched forward gains least where the forward is cheapest.",
         ]
     section = "\n".join([
         "## Serving", "",
