@@ -7,8 +7,9 @@ request is handled per row inside that one call:
 
 - sampling: :class:`RowSampler` draws each sampled row's token from that row's own seeded
   generator (greedy rows keep their argmax), so a row's draws do not depend on its batch-mates;
-- stopping: :class:`RowTracker` ends a row at a stop token, at one of its ``stop`` strings or at
-  its own ``max_new_tokens`` (``generate`` pads a finished row until every row is done);
+- stopping: :class:`RowTracker` ends a row at a stop token, at one of its ``stop`` strings, at
+  its own ``max_new_tokens``, or when its ``cancel`` event is set (nobody reads it any more);
+  ``generate`` pads a finished row until every row is done;
 - streaming: the same tracker turns each new token into a text delta for its row
   (:class:`omni.completion.DeltaText`) and hands it to ``on_delta`` as the token is produced.
 
@@ -18,6 +19,7 @@ its own streamer; one object therefore does both jobs, and sees exactly what ``g
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,7 +41,8 @@ OnDelta = Callable[[int, str], None]  # (row, text piece)
 
 @dataclass
 class Row:
-    """One request: its encoded prompt and its generation settings (temperature 0: greedy)."""
+    """One request: its encoded prompt and its generation settings (temperature 0: greedy). ``cancel``,
+    when set, ends the row at the next step (finish ``cancelled``)."""
 
     enc: Encoded
     max_new_tokens: int = 64
@@ -47,6 +50,7 @@ class Row:
     top_p: float = 1.0
     seed: int = 0
     stop: list[str] = field(default_factory=list)
+    cancel: threading.Event | None = None
 
 
 class RowSampler(LogitsProcessor):
@@ -101,6 +105,9 @@ class RowTracker(StoppingCriteria):
         for i, tok in enumerate(new):
             if self.finish[i] is not None:
                 continue  # generate pads it until every row is done
+            if self.rows[i].cancel is not None and self.rows[i].cancel.is_set():
+                self.finish[i] = "cancelled"
+                continue
             self.ids[i].append(tok)
             piece = "" if tok in self.stop_ids else self.text[i].push(self.ids[i])
             if tok in self.stop_ids or self.text[i].stopped:

@@ -18,12 +18,12 @@ from typing import Any
 
 from eval.models.base import AgentContext, GenParams, complete
 
-Request = tuple  # (model, messages, context dict | None, params dict | None, media dict | None)
+Request = tuple  # (model, messages, context dict | None, params dict | None, media dict | None, cancel Event)
 Emit = Callable[[int, dict], None]
 
 
 def _args(req: Request) -> tuple[list[dict], AgentContext | None, GenParams, dict | None]:
-    _, messages, context, params, media = req
+    _, messages, context, params, media, _ = req
     ctx = AgentContext.from_dict(context) if context is not None else None
     return messages, ctx, GenParams(**(params or {})), media
 
@@ -43,10 +43,13 @@ def _batched(adapter: Any, items: list[tuple[int, Request]], emit: Emit) -> None
     rows, index = [], []
     for i, req in items:
         try:
-            rows.append(adapter.row(*_args(req)))  # encoding: a bad request fails alone
-            index.append(i)
+            row = adapter.row(*_args(req))  # encoding: a bad request fails alone
         except Exception as exc:
             emit(i, {"error": exc})
+            continue
+        row.cancel = req[5]  # set when its reader goes away: the row stops decoding
+        rows.append(row)
+        index.append(i)
     if not rows:
         return
     try:

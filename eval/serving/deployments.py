@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -69,15 +69,17 @@ class ModelDeployment:
         self._stream_batch.set_max_batch_size(b.get("max_batch_size", 8))
         self._stream_batch.set_batch_wait_timeout_s(b.get("batch_wait_timeout_s", 0.005))
         self.batches = self.batched_requests = 0  # counters, not a log: a long-lived replica keeps no history
+        self.finishes: Counter[str] = Counter()  # finish reasons: stop, length, cancelled (the reader left)
 
     def names(self) -> list[str]:
         return list(self.adapters)
 
     def stats(self) -> dict:
-        """How the chat requests so far were served: batches, the requests in them, and the forward
-        passes (``generate`` calls) of each batching model."""
+        """How the chat requests so far were served: batches, the requests in them, how they ended, and
+        the forward passes (``generate`` calls) of each batching model."""
         forwards = {n: a.policy.forwards for n, a in self.adapters.items() if hasattr(a, "complete_batch")}
-        return {"batches": self.batches, "requests": self.batched_requests, "forwards": forwards}
+        return {"batches": self.batches, "requests": self.batched_requests, "finishes": dict(self.finishes),
+                "forwards": forwards}
 
     async def generate(self, model: str, messages: list[dict], context: dict | None = None) -> str:
         self._check(model)
@@ -90,13 +92,19 @@ class ModelDeployment:
         """One chat completion as it is generated: ``{"delta": text}`` events as tokens are produced,
         then ``{"done": omni.completion.Completion as a dict}``; a failure raises."""
         self._check(model)
-        async for events in self._stream_batch((model, messages, context, params, media)):
-            for event in events:
-                if "error" in event:
-                    raise event["error"]
-                yield event
-                if "done" in event:
-                    return
+        cancel, finished = threading.Event(), False
+        try:
+            async for events in self._stream_batch((model, messages, context, params, media, cancel)):
+                for event in events:
+                    if "error" in event:
+                        raise event["error"]
+                    yield event
+                    if "done" in event:
+                        finished = True
+                        return
+        finally:
+            if not finished:  # the caller went away (cancelled, timed out): its row stops decoding
+                cancel.set()
 
     async def complete(self, model: str, messages: list[dict], context: dict | None = None,
                        params: dict | None = None, media: dict | None = None) -> dict:
@@ -131,11 +139,13 @@ class ModelDeployment:
                 getter = asyncio.ensure_future(inbox.get())
                 await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
                 if getter.done():
-                    i, event = getter.result()
-                    pending[i].append(event)
+                    ready = [getter.result()]
                     while not inbox.empty():
-                        i, event = inbox.get_nowait()
+                        ready.append(inbox.get_nowait())
+                    for i, event in ready:
                         pending[i].append(event)
+                        if "done" in event:
+                            self.finishes[event["done"]["finish_reason"]] += 1
                 else:
                     # every job returned and its events came first (callbacks run in order): a request
                     # left without a final event gets an error rather than a wait without end

@@ -371,8 +371,10 @@ def test_hf_adapter_batches_requests_into_one_padded_forward():
     """Requests with different prompts, media and settings (greedy / seeded sampling, max_tokens, a stop
     string) get in one batch what each gets alone: one padded forward per kind of media (text; audio
     of two lengths), each reply streamed piece by piece as generated. Threads calling at once get the
-    same too (forward passes take turns: the thinker keeps position state on the model)."""
+    same too (forward passes take turns: the thinker keeps position state on the model). A cancelled
+    row stops early without changing its batch-mate's reply."""
     import concurrent.futures as cf
+    import threading
 
     import numpy as np
     import torch
@@ -410,3 +412,10 @@ def test_hf_adapter_batches_requests_into_one_padded_forward():
 
     with cf.ThreadPoolExecutor(len(asks)) as pool:
         assert list(pool.map(lambda r: a.complete_batch([r])[0], rows())) == alone
+
+    # a row whose reader went away (its cancel event set) stops decoding; its batch-mate goes on
+    gone = a.row([{"role": "user", "content": "hello"}], None, GenParams(max_tokens=40), None)
+    gone.cancel = threading.Event()
+    kept = rows()[1]
+    cut, same = a.complete_batch([gone, kept], lambda i, piece: i == 0 and gone.cancel.set())
+    assert cut.finish_reason == "cancelled" and cut.completion_tokens <= 3 and same == alone[1]

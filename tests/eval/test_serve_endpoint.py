@@ -391,6 +391,23 @@ def test_stream_sends_each_token_as_it_is_generated(server):
     assert chunks[-1].choices[0].finish_reason == plain.choices[0].finish_reason == "stop"
 
 
+def test_a_stream_closed_early_stops_decoding(server):
+    """A client that leaves after the first piece frees the model: its row stops decoding (finish
+    ``cancelled`` in the replica's count) instead of running on to 1,500 tokens nobody reads."""
+    from ray import serve
+
+    model = serve.get_deployment_handle("ModelDeployment", app_name=server["app"])
+    before = model.stats.remote().result()["finishes"].get("cancelled", 0)
+    client = _client(server)
+    stream = client.chat.completions.create(model="policy", messages=Q, max_tokens=1500, temperature=0, stream=True)
+    next(iter(stream))
+    stream.close()
+    deadline = time.monotonic() + 10
+    while model.stats.remote().result()["finishes"].get("cancelled", 0) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert model.stats.remote().result()["finishes"].get("cancelled", 0) == before + 1
+
+
 def test_concurrent_chat_requests_share_one_forward(server):
     """Requests that arrive together are decoded in one padded forward (@serve.batch) and get what
     each gets alone."""
