@@ -25,7 +25,7 @@ export RAY_AUTH_MODE := disabled
 export DS_ACCELERATOR := cpu
 export TORCH_EXTENSIONS_DIR := $(CURDIR)/.cache/torch_extensions
 
-.PHONY: help venv sysdeps demo test bench bench-science lint corpus full pyannote-env clean ray-up ray-down
+.PHONY: help venv sysdeps demo test bench bench-science lint corpus full pyannote-env lmms-eval-check clean ray-up ray-down
 
 help:
 	@echo "make demo    set up .venv, start a local Ray head if none runs, run the demo job, stop what it started"
@@ -33,6 +33,7 @@ help:
 	@echo "make bench   run every benchmark under bench/ (prints tables, writes bench/results/)"
 	@echo "make bench-science  the RAFT learnability study (bench/raft_learn.py: lr picked on validation, then the arms) and its README section"
 	@echo "make lint    ruff"
+	@echo "make lmms-eval-check  load the exported lmms-eval task folder with lmms-eval's own task loader (throwaway venv)"
 	@echo "make corpus  regenerate the sample corpus in data/corpus (needs Debian flite; installed if missing)"
 	@echo "make full    make sure the full perception backends are installed (whisper, insightface, syncnet in .venv; pyannote in .cache/pyannote_site)"
 
@@ -128,6 +129,19 @@ bench: $(STAMP)
 bench-science: $(STAMP)
 	$(BIN)/python bench/raft_learn.py
 	$(BIN)/python bench/raft_learn_report.py
+
+# lmms-eval's own task loader on the exported task folder (tests/eval/test_exports.py, skipped in .venv).
+# Its full requirements (torchvision, av<16) cannot live beside .venv (PLATFORM.md), so a throwaway venv
+# reads .venv's packages through a .pth and adds lmms-eval without dependencies, plus the four that its
+# task loader imports and .venv lacks.
+LMMS_VENV := .cache/lmms_eval_venv
+lmms-eval-check: $(STAMP)
+	@test -x $(LMMS_VENV)/bin/python || $(BIN)/python -m venv $(LMMS_VENV)
+	@$(BIN)/python -c "import site; print(site.getsitepackages()[0])" \
+		> "$$($(LMMS_VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])')/amuse_venv.pth"
+	@$(LMMS_VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps \
+		lmms-eval==0.7.3 loguru==0.8.0 pytz==2026.6 tenacity==9.2.1 evaluate==0.4.6
+	$(LMMS_VENV)/bin/python -m pytest -q tests/eval/test_exports.py -k lmms_eval_task_loader
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -192,8 +192,9 @@ class ServeConfig:
     num_cpus_ingress: float = doc_field(0.1, "CPUs reserved per ingress replica.")
     max_ongoing_requests: int = doc_field(32, "Concurrent requests one replica accepts before Serve queues them.")
     batch_max_size: int = doc_field(
-        8, "Chat requests the model deployment gathers into one batch (Ray Serve's @serve.batch); the batch's requests "
-        "then run concurrently on the replica, each with its own sampling generator."
+        8, "Chat requests the model deployment gathers into one batch (Ray Serve's @serve.batch); the hf policy "
+        "decodes a batch in one left-padded forward per kind of media, each request with its own sampling generator, "
+        "stop strings and max_tokens (1: one forward per request)."
     )
     batch_wait_timeout_s: float = doc_field(0.005, "How long a batch waits to fill before it runs, seconds.")
     autoscaling: AutoscalingConfig = doc_field(

@@ -4,20 +4,23 @@
 HF-format export ``amuse train`` writes, or a full Qwen2.5-Omni checkpoint (read as its thinker).
 ``OmniThinker`` holds the model and :class:`~omni.processor.OmniProcessor` with the token rules
 every caller shares (stop ids, ids never to sample); RAFT's training policy builds on it.
-``HFOmniPolicy`` adds the one call the evaluator needs, behind the :class:`Policy` protocol.
+``HFOmniPolicy`` adds what the evaluator and the server call, behind the :class:`Policy` protocol:
+one reply, or a batch of requests through one padded forward with each reply streamed as it is
+generated (``omni.batched``).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
-from omni.completion import Completion, cut_at_stop
+from omni.batched import OnDelta, Row, generate_rows
+from omni.completion import Completion
 from omni.processor import EOS, IM_END, Encoded, OmniProcessor
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -107,64 +110,125 @@ class OmniThinker:
     def decode(self, ids: list[int]) -> str:
         return self.processor.decode(ids)
 
+    # -- batching ---------------------------------------------------------------------------------
+    def _collate(self, encs: list[Encoded], rows: list[int], conts: list[list[int]] | None = None
+                 ) -> tuple[dict[str, torch.Tensor], list[int], int]:
+        """One batch of ``sum(rows)`` rows: prompt ``i`` repeated ``rows[i]`` times, left-padded to the
+        longest prompt P, then (``conts``: one per row) a right-padded continuation from column P.
 
-class SeededSampler(LogitsProcessor):
-    """Temperature / top-p sampling from a private ``torch.Generator``, for one request.
+        Per-prompt media go along row by row: ``input_features`` are padded along time to the longest
+        clip, with ``feature_attention_mask`` zero on the padding (the thinker drops masked frames
+        before its audio encoder); image patches are concatenated in row order with one
+        ``image_grid_thw`` entry per image, as the thinker expects for a batch. Positions (mRoPE)
+        come from the attention mask, so padded columns do not shift them.
+        Returns (inputs, left pad of each prompt, P)."""
+        pad_id = self.processor.ids[EOS]
+        p_max = max(e.length for e in encs)
+        lmax = max(1, max(len(c) for c in conts)) if conts is not None else 0
+        n = sum(rows)
+        ids = torch.full((n, p_max + lmax), pad_id, dtype=torch.long)
+        att = torch.zeros((n, p_max + lmax), dtype=torch.long)
+        pads = []
+        r = 0
+        for e, k in zip(encs, rows, strict=True):
+            pad = p_max - e.length
+            pads.append(pad)
+            for _ in range(k):
+                ids[r, pad:p_max] = e.inputs["input_ids"][0]
+                att[r, pad:p_max] = 1
+                if conts is not None and conts[r]:
+                    ids[r, p_max : p_max + len(conts[r])] = torch.tensor(conts[r])
+                    att[r, p_max : p_max + len(conts[r])] = 1
+                r += 1
+        out = {"input_ids": ids, "attention_mask": att, **self._media(encs, rows)}
+        return self.to_model(out), pads, p_max
 
-    ``generate`` samples from torch's global generator, so two threads seeding it race. This
-    processor draws the next token itself and leaves every other token at -inf, so ``generate``
-    runs greedily (argmax picks the drawn token) and concurrent requests never share RNG state."""
+    @staticmethod
+    def _media(encs: list[Encoded], rows: list[int]) -> dict[str, torch.Tensor]:
+        """Mel features (padded along time, masked) and image patches of prompt ``i``, ``rows[i]`` times."""
+        feats, fmasks, pix, thw = [], [], [], []
+        for e, k in zip(encs, rows, strict=True):
+            for _ in range(k):
+                if "input_features" in e.inputs:
+                    feats.append(e.inputs["input_features"][0])
+                    fmasks.append(e.inputs["feature_attention_mask"][0])
+                if "pixel_values" in e.inputs:
+                    pix.append(e.inputs["pixel_values"])
+                    thw.append(e.inputs["image_grid_thw"])
+        out = {}
+        if feats:
+            t_max = max(f.shape[-1] for f in feats)
+            out["input_features"] = torch.stack(
+                [torch.nn.functional.pad(f, (0, t_max - f.shape[-1])) for f in feats])
+            out["feature_attention_mask"] = torch.stack(
+                [torch.nn.functional.pad(m, (0, t_max - m.shape[-1])) for m in fmasks])
+        if pix:
+            out["pixel_values"] = torch.cat(pix)
+            out["image_grid_thw"] = torch.cat(thw)
+        return out
 
-    def __init__(self, temperature: float, top_p: float, seed: int):
-        self.temperature = TemperatureLogitsWarper(temperature)
-        self.top_p = TopPLogitsWarper(top_p) if top_p < 1.0 else None
-        self.generator = torch.Generator().manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
+    @staticmethod
+    def _media_key(enc: Encoded) -> tuple[bool, bool]:
+        # the thinker picks its position scheme per batch (3-D mRoPE only when images are present), so
+        # prompts are batched only with prompts that carry the same kinds of media
+        return "input_features" in enc.inputs, "pixel_values" in enc.inputs
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        scores = self.temperature(input_ids, scores)
-        if self.top_p is not None:
-            scores = self.top_p(input_ids, scores)
-        probs = torch.softmax(scores.float(), dim=-1).cpu()
-        drawn = torch.multinomial(probs, 1, generator=self.generator).to(scores.device)
-        out = torch.full_like(scores, float("-inf"))
-        return out.scatter(1, drawn, 0.0)
+    def _groups(self, encs: list[Encoded], batched: bool) -> list[list[int]]:
+        if not batched:
+            return [[i] for i in range(len(encs))]
+        groups: dict[tuple, list[int]] = {}
+        for i, e in enumerate(encs):
+            groups.setdefault(self._media_key(e), []).append(i)
+        return list(groups.values())
+
 
 
 class HFOmniPolicy(OmniThinker):
     """:class:`Policy` over a local checkpoint folder: ``HFOmniPolicy.from_pretrained(path)``.
-    Safe to call from several threads at once: sampling draws from a generator per request."""
+
+    Safe to call from several threads: each request samples from its own generator
+    (``omni.batched.RowSampler``), and forward passes take turns (``forward_lock``), because the
+    thinker keeps per-call position state on the model (``rope_deltas``, set at prefill and read
+    at every decode step). Requests that arrive together share one padded forward through
+    :meth:`complete_batch` instead of queueing."""
+
+    def __init__(self, model, processor: OmniProcessor):
+        super().__init__(model, processor)
+        self.forward_lock = threading.Lock()
+        self.forwards = 0  # generate calls so far: what a batch costs, for tests and benches
+
+    def row(self, messages: list[dict[str, str]], audio: np.ndarray | None = None,
+            frames: list[tuple[float, np.ndarray]] = (), max_new_tokens: int = 64, temperature: float = 0.0,
+            seed: int = 0, max_turn_chars: int | None = None, top_p: float = 1.0, stop: list[str] | None = None) -> Row:
+        """One request, encoded (:meth:`OmniProcessor.encode_chat` with the clip's media)."""
+        enc: Encoded = self.processor.encode_chat(messages, audio, frames, max_turn_chars=max_turn_chars)
+        return Row(enc, max_new_tokens, temperature, top_p, seed, list(stop or []))
+
+    def complete_batch(self, rows: list[Row], on_delta: OnDelta | None = None) -> list[Completion]:
+        """Each row's reply: rows carrying the same kinds of media share one padded ``generate``
+        (``omni.batched.generate_rows``); ``on_delta(row, text)`` gets each row's text as its
+        tokens are produced. Decoding is greedy at temperature 0, else sampled under the row's seed;
+        a row ends at a stop token, at one of its ``stop`` strings (cut off, as OpenAI does) or after
+        its ``max_new_tokens``."""
+        out: list[Completion | None] = [None] * len(rows)
+        for group in self._groups([r.enc for r in rows], batched=True):
+            def emit(j: int, piece: str, group=group) -> None:
+                on_delta(group[j], piece)
+
+            with self.forward_lock:
+                self.forwards += 1
+                done = generate_rows(self, [rows[i] for i in group], emit if on_delta is not None else None)
+            for i, c in zip(group, done, strict=True):
+                out[i] = c
+        return out  # type: ignore[return-value]
 
     def complete(self, messages: list[dict[str, str]], audio: np.ndarray | None = None,
                  frames: list[tuple[float, np.ndarray]] = (), max_new_tokens: int = 64,
                  temperature: float = 0.0, seed: int = 0, max_turn_chars: int | None = None,
                  top_p: float = 1.0, stop: list[str] | None = None) -> Completion:
-        """Encode ``messages`` with the clip's media (:meth:`OmniProcessor.encode_chat`) and decode
-        the reply: greedy at ``temperature`` 0, else sampled (temperature, ``top_p``) under ``seed``.
-        Generation ends at a stop token, at any of the ``stop`` strings (cut off, as OpenAI does) or
-        after ``max_new_tokens``."""
-        enc: Encoded = self.processor.encode_chat(messages, audio, frames, max_turn_chars=max_turn_chars)
-        inputs = self.to_model(enc.inputs)
-        extra: dict[str, Any] = {}
-        if temperature > 0:
-            extra["logits_processor"] = LogitsProcessorList([SeededSampler(temperature, top_p, seed)])
-        if stop:
-            extra.update(stop_strings=list(stop), tokenizer=self.processor.tokenizer)
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                out = self.model.generate(
-                    **inputs, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=self.stop_ids,
-                    suppress_tokens=self.suppress_ids, pad_token_id=self.processor.ids[EOS], **extra,
-                )
-        finally:
-            self.model.train(was_training)
-        row = out[0, enc.length:].tolist()
-        end = next((t + 1 for t, tok in enumerate(row) if tok in self.stop_ids), None)
-        ids = row[:end] if end is not None else row
-        text, stopped = cut_at_stop(self.decode(ids), list(stop or []))
-        finish = "stop" if end is not None or stopped else "length"
-        return Completion(text, enc.length, len(ids), finish)
+        """One request's reply (:meth:`complete_batch` of one row)."""
+        return self.complete_batch([self.row(messages, audio, frames, max_new_tokens, temperature, seed,
+                                             max_turn_chars, top_p, stop)])[0]
 
     def generate(self, messages: list[dict[str, str]], audio: np.ndarray | None = None,
                  frames: list[tuple[float, np.ndarray]] = (), max_new_tokens: int = 64,

@@ -1,9 +1,11 @@
 """The registered AMUSE tasks as an lmms-eval task folder: one YAML per task, a shared template and ``utils.py``.
 
-lmms-eval (0.7.3) cannot be installed here: it requires torchvision and ``av<16`` (this venv pins av 18
-and forbids torchvision, see PLATFORM.md). So the folder is checked against lmms-eval's schema instead
-(``check``): every key is a field of its ``TaskConfig`` (``lmms_eval/api/task.py``), every ``!function``
-names a function of ``utils.py``, and ``output_type`` is one lmms-eval knows.
+lmms-eval (0.7.3) cannot be installed here with its dependencies: it requires torchvision and ``av<16``
+(this venv pins av 18 and forbids torchvision, see PLATFORM.md). So ``check`` validates the folder against
+lmms-eval's schema: every key is a field of its ``TaskConfig`` (``lmms_eval/api/task.py``), every
+``!function`` names a function of ``utils.py``, and ``output_type`` is one lmms-eval knows. Its own task
+loader (``TaskManager``, ``get_task_dict``) reads the folder too when lmms-eval is installed without its
+dependencies in a throwaway venv over this one (``make lmms-eval-check``).
 """
 
 from __future__ import annotations

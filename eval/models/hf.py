@@ -6,7 +6,8 @@ messages the evaluator rendered (``eval.prompting``), encoded with ``OmniProcess
 and the clip's audio and a few frames, as training encodes them. Decoding is greedy at
 temperature 0; otherwise sampling is seeded per request (the request's seed, else sample id and
 mode), so a rerun reproduces its answers. Each request samples from its own generator
-(``omni.policy.SeededSampler``), so requests run concurrently without a lock.
+(``omni.batched.RowSampler``), so requests batched together (:meth:`HFPolicyAdapter.complete_batch`,
+one padded forward) get the replies they would get alone.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import zlib
 from typing import Any
 
 from eval.models.base import AgentContext, GenParams
+from omni.batched import OnDelta, Row
 from omni.completion import Completion
 from omni.processor import MAX_TURN_CHARS
 
@@ -60,10 +62,10 @@ class HFPolicyAdapter:
                                      .resize((self.frame_size, self.frame_size)))) for t, img in frames]
         return out[: self.num_frames] if self.num_frames else []
 
-    def complete(self, messages: list[dict[str, Any]], context: AgentContext | None = None,
-                 params: GenParams | None = None, media: dict | None = None) -> Completion:
-        """The reply with token usage and finish reason. ``media`` (decoded by the ingress from the
-        request's content parts) replaces the clip's own audio / frames when it carries them."""
+    def row(self, messages: list[dict[str, Any]], context: AgentContext | None = None,
+            params: GenParams | None = None, media: dict | None = None) -> Row:
+        """One request as the policy batches it. ``media`` (decoded by the ingress from the request's
+        content parts) replaces the clip's own audio / frames when it carries them."""
         p = params or GenParams()
         clip = (media or {}).get("clip")
         if clip is not None:  # a clip part: decoded here as an evaluated sample's clip is
@@ -81,11 +83,20 @@ class HFPolicyAdapter:
                 frames = frames[:-1]
         key = f"{context.sample_id}|{context.mode}" if context else repr(messages)
         seed = p.seed if p.seed is not None else self.seed ^ zlib.crc32(key.encode())
-        return self.policy.complete(
+        return self.policy.row(
             messages, audio, frames, max_new_tokens=p.max_tokens or self.max_new_tokens,
             temperature=self.temperature if p.temperature is None else p.temperature, seed=seed,
             max_turn_chars=self.max_turn_chars, top_p=p.top_p, stop=p.stop,
         )
+
+    def complete_batch(self, rows: list[Row], on_delta: OnDelta | None = None) -> list[Completion]:
+        """Replies to several requests (:meth:`row`), batched and streamed by the policy."""
+        return self.policy.complete_batch(rows, on_delta)
+
+    def complete(self, messages: list[dict[str, Any]], context: AgentContext | None = None,
+                 params: GenParams | None = None, media: dict | None = None) -> Completion:
+        """The reply with token usage and finish reason."""
+        return self.complete_batch([self.row(messages, context, params, media)])[0]
 
     def generate(self, messages: list[dict[str, Any]], context: AgentContext | None = None) -> str:
         return self.complete(messages, context).text

@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ray import serve
 
 from eval.agent.tools import invoke_tool, load_tool
-from eval.models.base import AgentContext, GenParams, complete
+from eval.models.base import AgentContext
+from eval.serving import batching
 
 log = logging.getLogger("amuse.serve")
 
@@ -57,8 +59,10 @@ class ToolDeployment:
 @serve.deployment
 class ModelDeployment:
     """Chat completions are gathered by ``@serve.batch`` (size and wait from ``serve.batch_max_size`` /
-    ``batch_wait_timeout_s``) and a batch's requests run concurrently in threads: adapters hold no
-    lock (the hf policy samples from a generator per request), and torch releases the GIL."""
+    ``batch_wait_timeout_s``) and run as one batch (``eval.serving.batching``): the hf policy decodes
+    its requests in one padded forward per kind of media, streaming each reply's text as its tokens
+    are produced; other adapters answer concurrently in threads. ``complete_stream`` is the stream
+    (a ``handle.options(stream=True)`` call), ``complete`` its final reply."""
 
     def __init__(self, specs: list[dict], adapter_ctx: dict | None = None, batching: dict | None = None):
         from eval.config import ModelSpec
@@ -66,41 +70,97 @@ class ModelDeployment:
 
         self.adapters = {s["name"]: build_adapter(ModelSpec(**s), adapter_ctx) for s in specs}
         b = batching or {}
-        self._complete_batch.set_max_batch_size(b.get("max_batch_size", 8))
-        self._complete_batch.set_batch_wait_timeout_s(b.get("batch_wait_timeout_s", 0.005))
+        self._stream_batch.set_max_batch_size(b.get("max_batch_size", 8))
+        self._stream_batch.set_batch_wait_timeout_s(b.get("batch_wait_timeout_s", 0.005))
+        self.batches = self.batched_requests = 0  # counters, not a log: a long-lived replica keeps no history
+        self.finishes: Counter[str] = Counter()  # finish reasons: stop, length, cancelled (the reader left)
 
     def names(self) -> list[str]:
         return list(self.adapters)
 
+    def stats(self) -> dict:
+        """How the chat requests so far were served: batches, the requests in them, how they ended, and
+        the forward passes (``generate`` calls) of each batching model."""
+        forwards = {n: a.policy.forwards for n, a in self.adapters.items() if hasattr(a, "complete_batch")}
+        return {"batches": self.batches, "requests": self.batched_requests, "finishes": dict(self.finishes),
+                "forwards": forwards}
+
     async def generate(self, model: str, messages: list[dict], context: dict | None = None) -> str:
-        if model not in self.adapters:
-            raise KeyError(f"model {model!r} is not served (served: {', '.join(self.adapters)})")
+        self._check(model)
         ctx = AgentContext.from_dict(context) if context is not None else None
         # Generation is blocking torch/HTTP work: keep the replica's event loop free for other requests.
         return await asyncio.to_thread(self.adapters[model].generate, messages, ctx)
 
+    async def complete_stream(self, model: str, messages: list[dict], context: dict | None = None,
+                              params: dict | None = None, media: dict | None = None) -> AsyncIterator[dict]:
+        """One chat completion as it is generated: ``{"delta": text}`` events as tokens are produced,
+        then ``{"done": omni.completion.Completion as a dict}``; a failure raises."""
+        self._check(model)
+        cancel, finished = threading.Event(), False
+        try:
+            async for events in self._stream_batch((model, messages, context, params, media, cancel)):
+                for event in events:
+                    if "error" in event:
+                        raise event["error"]
+                    yield event
+                    if "done" in event:
+                        finished = True
+                        return
+        finally:
+            if not finished:  # the caller went away (cancelled, timed out): its row stops decoding
+                cancel.set()
+
     async def complete(self, model: str, messages: list[dict], context: dict | None = None,
                        params: dict | None = None, media: dict | None = None) -> dict:
-        """One chat completion (``omni.completion.Completion`` as a dict) through the batcher."""
+        """The final reply of :meth:`complete_stream`."""
+        async for event in self.complete_stream(model, messages, context, params, media):
+            if "done" in event:
+                return event["done"]
+        raise RuntimeError("the completion stream ended without a reply")
+
+    def _check(self, model: str) -> None:
         if model not in self.adapters:
             raise KeyError(f"model {model!r} is not served (served: {', '.join(self.adapters)})")
-        ok, out = await self._complete_batch((model, messages, context, params, media))
-        if not ok:
-            raise out
-        return out
-
-    def _complete_one(self, model: str, messages: list[dict], context: dict | None, params: dict | None,
-                      media: dict | None) -> tuple[bool, Any]:
-        try:
-            ctx = AgentContext.from_dict(context) if context is not None else None
-            done = complete(self.adapters[model], messages, ctx, GenParams(**(params or {})), media)
-            return True, done.to_dict()
-        except Exception as exc:  # this request's failure, not its batch-mates'
-            return False, exc
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def _complete_batch(self, requests: list[tuple]) -> list[tuple[bool, Any]]:
-        return list(await asyncio.gather(*(asyncio.to_thread(self._complete_one, *r) for r in requests)))
+    async def _stream_batch(self, requests: list[tuple]) -> AsyncIterator[list]:
+        """Serve's batch protocol for generators: each step yields one item per request, here the list
+        of that request's events since the last step (often empty), and ``StopIteration`` once its
+        final event has gone out. The work runs in threads and hands events over thread-safely."""
+        self.batches += 1
+        self.batched_requests += len(requests)
+        loop = asyncio.get_running_loop()
+        inbox: asyncio.Queue = asyncio.Queue()
+
+        def emit(i: int, event: dict) -> None:
+            loop.call_soon_threadsafe(inbox.put_nowait, (i, event))
+
+        work = asyncio.gather(*(asyncio.to_thread(job) for job in batching.jobs(self.adapters, requests, emit)))
+        closed: set[int] = set()
+        try:
+            while len(closed) < len(requests):
+                pending: list[list[dict]] = [[] for _ in requests]
+                getter = asyncio.ensure_future(inbox.get())
+                await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    ready = [getter.result()]
+                    while not inbox.empty():
+                        ready.append(inbox.get_nowait())
+                    for i, event in ready:
+                        pending[i].append(event)
+                        if "done" in event:
+                            self.finishes[event["done"]["finish_reason"]] += 1
+                else:
+                    # every job returned and its events came first (callbacks run in order): a request
+                    # left without a final event gets an error rather than a wait without end
+                    getter.cancel()
+                    exc = work.exception() or RuntimeError("the batch ended without a reply to this request")
+                    for i in set(range(len(requests))) - closed:
+                        pending[i].append({"error": exc})
+                yield [StopIteration if i in closed else pending[i] for i in range(len(requests))]
+                closed |= {i for i, evs in enumerate(pending) if any("done" in e or "error" in e for e in evs)}
+        finally:
+            await asyncio.gather(work, return_exceptions=True)
 
 
 class ToolFailed(RuntimeError):

@@ -36,10 +36,14 @@ def safe_text(value: object, limit: int = 300) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+def error_body(status: int, message: str, kind: str) -> dict:
+    """OpenAI's error object, with this request's id (also what a stream sends when it fails midway)."""
+    return {"error": {"message": safe_text(message), "type": kind, "code": status, "request_id": REQUEST_ID.get()}}
+
+
 def error(status: int, message: str, kind: str) -> JSONResponse:
-    """The OpenAI-shaped error body, with this request's id."""
-    body = {"error": {"message": safe_text(message), "type": kind, "code": status, "request_id": REQUEST_ID.get()}}
-    return JSONResponse(status_code=status, content=body)
+    """The OpenAI-shaped error response, with this request's id."""
+    return JSONResponse(status_code=status, content=error_body(status, message, kind))
 
 
 def _scope_request_id(scope) -> tuple[str, bool]:

@@ -52,10 +52,18 @@ GUIDED_CUE_TOOLS = ("diarize", "transcribe", "track_faces", "active_speaker")
 app = FastAPI(title="amuse-raft", description="AMUSE agentic multi-speaker endpoint (Ray Serve).")
 
 
+def route_path(scope) -> str:
+    """The path the app routes on. Serve's proxy passes the whole path, with ``serve.route_prefix`` as
+    ``root_path`` (Starlette strips it before routing); a check on the whole path would miss
+    ``/<prefix>/v1/...`` and serve it without a key."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
 @app.middleware("http")
 async def require_api_key(request: Request, call_next):
     """Every /v1 route needs the bearer key; checked before the body is parsed, so 401 beats 422."""
-    if request.url.path.startswith("/v1"):
+    if route_path(request.scope).startswith("/v1"):
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         key = getattr(request.app.state, "api_key", None)
         if not key or scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key.encode()):
@@ -132,15 +140,24 @@ class Ingress:
             return error(504, f"media parts were not read within {self.s['media_check_timeout_s']:g} s", "timeout")
         params = {"max_tokens": body.max_completion_tokens or body.max_tokens, "temperature": body.temperature,
                   "top_p": body.top_p, "seed": body.seed, "stop": body.stops()}
+        args = (body.model, messages, None, params, media)
+        if not body.stream:
+            try:
+                done = await asyncio.wait_for(self.model_handle.complete.remote(*args), timeout=self.s["request_timeout_s"])
+            except TimeoutError:
+                return error(504, f"no reply within {self.s['request_timeout_s']:g} s", "timeout")
+            return chat_reply.completion_body(body.model, done)
+        # Token by token: the replica yields each piece of text as it is decoded. The first one is
+        # awaited here, so a failure before any output still gets an HTTP status.
+        events = chat_reply.within(self.model_handle.options(stream=True).complete_stream.remote(*args),
+                                   self.s["request_timeout_s"])
         try:
-            done = await asyncio.wait_for(self.model_handle.complete.remote(body.model, messages, None, params, media),
-                                          timeout=self.s["request_timeout_s"])
-        except TimeoutError:
-            return error(504, f"no reply within {self.s['request_timeout_s']:g} s", "timeout")
-        if body.stream:
-            include = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(chat_reply.sse_events(body.model, done, include), media_type="text/event-stream")
-        return chat_reply.completion_body(body.model, done)
+            first = await events.__anext__()
+        except TimeoutError as exc:  # the generator has ended and cancelled the call
+            return error(504, str(exc), "timeout")
+        include = bool(body.stream_options and body.stream_options.include_usage)
+        return StreamingResponse(chat_reply.sse_stream(body.model, chat_reply.prepend(first, events), include),
+                                 media_type="text/event-stream")
 
     @app.post("/v1/amuse/answer", response_model=AnswerResponse)
     async def amuse_answer(self, body: AnswerRequest):

@@ -1,8 +1,10 @@
 """`amuse export` on the evaluated run: RTTM that scores like the clip records, a Hugging Face dataset
 that `datasets` loads with its Audio and Video features, and an lmms-eval task folder per registered task.
 
-lmms-eval 0.7.3 itself cannot be installed here (it requires torchvision and av<16), so the folder is
-validated against its TaskConfig schema and its hooks are run the way lmms-eval runs them."""
+lmms-eval 0.7.3 cannot be installed with its dependencies here (it requires torchvision and av<16), so the
+folder is validated against its TaskConfig schema and its hooks are run the way lmms-eval runs them; where
+lmms-eval is importable (``make lmms-eval-check``: installed without its dependencies in a throwaway venv),
+its own task loader reads the folder too."""
 
 from __future__ import annotations
 
@@ -145,3 +147,38 @@ def test_hf_video_is_the_clip_span_not_the_source_file(tmp_path):
     (_, first_cut), = list(iter_frames(local, 1.0, 1.04, 25.0, None))[:1]
     (_, first_src), = list(iter_frames(src, 11.0, 11.04, 25.0, None))[:1]
     assert np.abs(first_cut.astype(int) - first_src.astype(int)).mean() < 8
+
+
+@pytest.mark.skipif(importlib.util.find_spec("lmms_eval") is None,
+                    reason="lmms-eval is not installed here (it requires torchvision and av<16): make lmms-eval-check")
+def test_lmms_eval_task_loader_reads_the_folder(exported):
+    """lmms-eval's own loader: its TaskManager finds every task of the folder, builds each task (YAML with
+    the template included, ``!function`` hooks from utils.py, the Parquet test split through ``datasets``)
+    and its hooks give the prompt, the audio and a score. Skipped where lmms-eval is not installed, which
+    is the project venv: lmms-eval 0.7.3 requires torchvision and av<16 (PLATFORM.md). ``make lmms-eval-check``
+    runs it in a throwaway venv over this one with lmms-eval installed without its dependencies."""
+    from lmms_eval.tasks import TaskManager, get_task_dict
+
+    from eval.export import lmms_eval
+    from eval.tasks import get_task, task_names
+
+    folder = exported / "lmms_eval" / "amuse"
+    names = [lmms_eval.task_key(t) for t in task_names()]
+    manager = TaskManager(include_path=str(folder), include_defaults=False)
+    assert set(names) <= set(manager.all_tasks)
+    built = get_task_dict(names, manager)
+    assert set(built) == set(names)
+    scored = 0
+    for task in task_names():
+        t = built[lmms_eval.task_key(task)]
+        docs = list(t.test_docs())
+        if not docs:
+            continue
+        doc = docs[0]
+        assert doc["task"] == task and doc["question"] in t.doc_to_text(doc)
+        assert t.doc_to_visual(doc)[0]["sampling_rate"] == 16000
+        sample = t.config.process_results.__globals__["_sample"]  # utils.py, as lmms-eval imported it
+        reference = get_task(task).reference_response(sample(doc), "zero_shot")
+        assert t.process_results(doc, [reference])["amuse_score"] > t.process_results(doc, ["no idea"])["amuse_score"]
+        scored += 1
+    assert scored >= 3

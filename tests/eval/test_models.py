@@ -367,24 +367,55 @@ def test_model_spec_accepts_is_checked():
         load_app_config(None, ["eval.models=[{name: x, kind: openai, base_url: 'http://h/v1', accepts: [text, smell]}]"])
 
 
-def test_hf_adapter_samples_concurrently_without_a_lock(tmp_path):
-    """Sampled replies depend on the request's seed only: eight threads at once give what one at a time gives."""
+def test_hf_adapter_batches_requests_into_one_padded_forward():
+    """Requests with different prompts, media and settings (greedy / seeded sampling, max_tokens, a stop
+    string) get in one batch what each gets alone: one padded forward per kind of media (text; audio
+    of two lengths), each reply streamed piece by piece as generated. Threads calling at once get the
+    same too (forward passes take turns: the thinker keeps position state on the model). A cancelled
+    row stops early without changing its batch-mate's reply."""
     import concurrent.futures as cf
+    import threading
 
+    import numpy as np
     import torch
 
-    from eval.models.base import GenParams, complete
+    from eval.models.base import GenParams
     from eval.models.hf import HFPolicyAdapter
 
     torch.set_num_threads(1)
-    a = HFPolicyAdapter("p", tiny_policy_path())
-    assert not hasattr(a, "_lock")
-    msgs = [{"role": "user", "content": "Who speaks? A. x B. y"}]
+    a = HFPolicyAdapter("p", tiny_policy_path(), max_new_tokens=8)
+    tone = lambda s: (0.1 * np.sin(2 * np.pi * 220 * np.arange(int(s * 16000)) / 16000)).astype(np.float32)  # noqa: E731
+    asks = [("Who speaks? A. x B. y", GenParams(), None),
+            ("Summarize the dialogue with speaker attribution.", GenParams(max_tokens=5), None),
+            ("hello", GenParams(temperature=1.0, seed=3), None),
+            ("Which later segment is spoken by the same person?", GenParams(temperature=0.7, top_p=0.9, seed=4), None),
+            ("Who speaks next?", GenParams(), {"audio": tone(1.0)}),
+            ("When does speaker 2 speak?", GenParams(max_tokens=6), {"audio": tone(2.0)})]
 
-    def run(seed):
-        return complete(a, msgs, None, GenParams(max_tokens=10, temperature=1.0, seed=seed)).text
+    def rows():
+        return [a.row([{"role": "user", "content": q}], None, p, m) for q, p, m in asks]
 
-    alone = [run(s) for s in range(8)]
-    with cf.ThreadPoolExecutor(8) as pool:
-        together = list(pool.map(run, range(8)))
-    assert together == alone and len(set(alone)) > 4
+    alone = [a.complete_batch([r])[0] for r in rows()]
+    stop = alone[0].text[2:4]  # a stop string taken from a greedy reply
+    asks[0] = (asks[0][0], GenParams(stop=[stop]), None)
+    alone[0] = a.complete_batch([rows()[0]])[0]
+    assert alone[0].finish_reason == "stop" and stop not in alone[0].text and len(alone[0].text) <= 2
+    assert [c.finish_reason for c in alone[1:]] == ["length"] * 5  # the tiny random model never says <|im_end|> here
+    assert [c.completion_tokens for c in alone[1:]] == [5, 8, 8, 8, 6]
+
+    before, pieces = a.policy.forwards, {}
+    together = a.complete_batch(rows(), lambda i, piece: pieces.setdefault(i, []).append(piece))
+    assert a.policy.forwards - before == 2  # text rows in one forward, audio rows in another
+    assert together == alone
+    assert ["".join(pieces.get(i, [])) for i in range(len(asks))] == [c.text for c in alone]
+    assert max(len(p) for p in pieces.values()) >= 4  # sent token by token, not as one piece
+
+    with cf.ThreadPoolExecutor(len(asks)) as pool:
+        assert list(pool.map(lambda r: a.complete_batch([r])[0], rows())) == alone
+
+    # a row whose reader went away (its cancel event set) stops decoding; its batch-mate goes on
+    gone = a.row([{"role": "user", "content": "hello"}], None, GenParams(max_tokens=40), None)
+    gone.cancel = threading.Event()
+    kept = rows()[1]
+    cut, same = a.complete_batch([gone, kept], lambda i, piece: i == 0 and gone.cancel.set())
+    assert cut.finish_reason == "cancelled" and cut.completion_tokens <= 3 and same == alone[1]

@@ -28,11 +28,13 @@ def server(tmp_path_factory):
     start_ray()
     try:
         models = f"[{{name: tool_only, kind: tool_only}}, {{name: random, kind: random}}, {{name: policy, kind: hf, path: {tiny_policy_path()}}}]"
-        # media checks time out after 2 s (10 by default) so the wedge test below waits little
+        # Under a route prefix, as a shared Serve cluster hosts it: every test below also checks that the
+        # key, the routes and the errors hold there (a prefix once let /<prefix>/v1 through without a key).
+        # Media checks time out after 2 s (10 by default) so the wedge test below waits little.
         cfg = serve_config(media, free_port(), models=models, extra_roots=(f"s3://{hung.bucket}",), sets=hung.settings(),
-                           media_check_timeout_s=2)
-        url = start(cfg)
-        yield {"url": url, "media": media, "hung": hung}
+                           media_check_timeout_s=2, route_prefix="/amuse")
+        url = start(cfg) + "/amuse"
+        yield {"url": url, "media": media, "hung": hung, "app": cfg.serve.app_name}
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -397,6 +399,73 @@ def test_openai_client_streams_with_usage(server):
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "length"
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 16
     assert chunks[-1].usage.prompt_tokens == whole.usage.prompt_tokens
+
+
+def test_stream_sends_each_token_as_it_is_generated(server):
+    """The first piece arrives while the reply is still being generated: pieces arrive spread over the
+    decode (one per token, a few held back while a UTF-8 character or a stop string is incomplete),
+    not all at once after it. A stop string ends the stream as it ends the plain reply."""
+    client = _client(server)
+    reply = client.chat.completions.create(model="policy", messages=Q, max_tokens=64, temperature=0)  # warms up too
+    t0, arrivals, pieces = time.perf_counter(), [], []
+    for c in client.chat.completions.create(model="policy", messages=Q, max_tokens=64, temperature=0, stream=True,
+                                            stream_options={"include_usage": True}):
+        if c.choices and c.choices[0].delta.content:
+            arrivals.append(time.perf_counter() - t0)
+            pieces.append(c.choices[0].delta.content)
+    assert c.usage.completion_tokens == 64 and len(pieces) >= 32
+    # decoding 63 more tokens after the first takes most of the request's time
+    assert arrivals[-1] - arrivals[0] > 0.5 * arrivals[-1], (arrivals[0], arrivals[-1])
+    whole = "".join(pieces)
+    assert whole == reply.choices[0].message.content
+    stop = next(w for w in whole.split()[1:] if whole.find(w) > 0 and w.isprintable())
+    plain = client.chat.completions.create(model="policy", messages=Q, max_tokens=64, temperature=0, stop=[stop])
+    chunks = list(client.chat.completions.create(model="policy", messages=Q, max_tokens=64, temperature=0, stop=[stop],
+                                                 stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == plain.choices[0].message.content == whole[: whole.find(stop)]
+    assert chunks[-1].choices[0].finish_reason == plain.choices[0].finish_reason == "stop"
+
+
+def test_a_stream_closed_early_stops_decoding(server):
+    """A client that leaves after the first piece frees the model: its row stops decoding (finish
+    ``cancelled`` in the replica's count) instead of running on to 1,500 tokens nobody reads."""
+    from ray import serve
+
+    model = serve.get_deployment_handle("ModelDeployment", app_name=server["app"])
+    before = model.stats.remote().result()["finishes"].get("cancelled", 0)
+    client = _client(server)
+    stream = client.chat.completions.create(model="policy", messages=Q, max_tokens=1500, temperature=0, stream=True)
+    next(iter(stream))
+    stream.close()
+    deadline = time.monotonic() + 10
+    while model.stats.remote().result()["finishes"].get("cancelled", 0) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert model.stats.remote().result()["finishes"].get("cancelled", 0) == before + 1
+
+
+def test_concurrent_chat_requests_share_one_forward(server):
+    """Requests that arrive together are decoded in one padded forward (@serve.batch) and get what
+    each gets alone."""
+    import concurrent.futures as cf
+
+    from ray import serve
+
+    client = _client(server)
+    asks = [f"Who speaks at {i} s? A. left B. right" for i in range(6)]
+
+    def ask(q):
+        return client.chat.completions.create(model="policy", messages=[{"role": "user", "content": q}],
+                                              max_tokens=6, temperature=0).choices[0].message.content
+
+    alone = [ask(q) for q in asks]
+    model = serve.get_deployment_handle("ModelDeployment", app_name=server["app"])
+    before = model.stats.remote().result()
+    with cf.ThreadPoolExecutor(len(asks)) as pool:
+        assert list(pool.map(ask, asks)) == alone
+    after = model.stats.remote().result()
+    batches, requests = after["batches"] - before["batches"], after["requests"] - before["requests"]
+    assert requests == len(asks) and batches < len(asks), (batches, requests)
+    assert after["forwards"]["policy"] - before["forwards"]["policy"] == batches
 
 
 def test_raw_http_stream_is_server_sent_events(server):
