@@ -26,6 +26,10 @@ sets signal handlers) before the next. Then, under load:
   long they live, ``.assemble-*`` build folders left, then reruns and counts clips lost and duplicated,
   and processes and build folders left after the rerun.
 
+- ``train_driver_kill``: ``amuse train`` as its own process on a private local Ray; once the step-2
+  checkpoint is registered and step 3 logged, the driver alone gets SIGKILL; counts the Ray processes
+  left, then reruns the same command and counts the step it resumed from (Ray Train restores the run
+  from its storage path), the final step, steps logged twice or missing, and processes left.
 Writes bench/results/chaos.json and the "Chaos" section of bench/README.md from it.
 Usage: python bench/chaos.py [--from-json bench/results/chaos.json]
 """
@@ -36,9 +40,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -302,56 +303,6 @@ def training_node_kill(cluster, workers: list, out_dir: str, steps: int = 6, kil
             "kill_to_end_s": round(t_end - state["at"], 1) if "at" in state else None, "wall_s": round(t_end - t0, 1)}
 
 
-def curate_driver_kill(out_dir: str, grace_s: float = 120.0) -> dict:
-    """``amuse curate`` on its own private Ray; SIGKILL the driver process alone once 2 clips are written."""
-    from infra.ray_utils import head_processes, stop_head
-
-    sets = [*curate_sets(out_dir), "ray.address=local", "ray.num_cpus=2", "curate.records_per_file=1"]
-    cmd = [sys.executable, str(REPO / "pipelines" / "cli.py"), "curate", *[a for x in sets for a in ("--set", x)]]
-    clips_dir = Path(out_dir) / "chaos" / "clips"
-    expected = expected_clip_ids(sets)
-
-    def run(temp: str, wait: bool):
-        env = {**os.environ, "RAY_TMPDIR": temp}  # this run's Ray processes all name (or hold files in) it
-        log = open(Path(out_dir) / f"{Path(temp).name}.log", "w")
-        return (subprocess.run if wait else subprocess.Popen)(cmd, env=env, cwd=REPO, stdout=log,
-                                                               stderr=subprocess.STDOUT, start_new_session=True)
-
-    temp = tempfile.mkdtemp(prefix="ck", dir="/tmp")  # short: Ray's socket paths have a length limit
-    proc = run(temp, wait=False)
-    deadline = time.monotonic() + 600
-    while len(list(clips_dir.rglob("part-*.parquet"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    before = len(head_processes(temp))
-    os.kill(proc.pid, signal.SIGKILL)  # the driver alone, as an OOM kill or a lost login session would
-    proc.wait()
-    t_kill = time.monotonic()
-    time.sleep(2)
-    left = head_processes(temp)
-    n_left, left_names = len(left), sorted({p.name() for p in left if p.is_running()})
-    while left and time.monotonic() - t_kill < grace_s:
-        time.sleep(1)
-        left = [p for p in left if p.is_running() and p.status() != "zombie"]
-    gone_s = round(time.monotonic() - t_kill, 1) if not left else None
-    forced = len(stop_head(temp)) if left else 0  # what outlived the grace period
-    partial = clip_counts(str(clips_dir), expected)["clips_written"]
-    assemble_after_kill = len(list(Path(out_dir).rglob(".assemble-*")))
-
-    temp2 = tempfile.mkdtemp(prefix="ck", dir="/tmp")
-    rc = run(temp2, wait=True).returncode
-    time.sleep(2)
-    after_rerun = head_processes(temp2)
-    for t in (temp, temp2):
-        stop_head(t)
-        shutil.rmtree(t, ignore_errors=True)
-    return {"ray_processes_before_kill": before, "left_2s_after_kill": n_left,
-            "left_names": left_names, "all_gone_after_s": gone_s, "grace_s": grace_s, "killed_after_grace": forced,
-            "clips_before_rerun": partial, "assemble_dirs_after_kill": assemble_after_kill,
-            "rerun_rc": rc, **clip_counts(str(clips_dir), expected),
-            "assemble_dirs_after_rerun": len(list(Path(out_dir).rglob(".assemble-*"))),
-            "ray_processes_after_rerun": len(after_rerun)}
-
-
 def serve_replica_kill(n: int = 100, concurrency: int = 8, kill_after: int = 20, retries: int = 3) -> dict:
     import httpx
     import ray
@@ -408,6 +359,10 @@ def serve_replica_kill(n: int = 100, concurrency: int = 8, kill_after: int = 20,
 def render(res: dict) -> str:
     c, s = res.get("curation_node_kill") or {}, res.get("serve_replica_kill") or {}
     k, t, d = res.get("sink_node_kill") or {}, res.get("training_node_kill") or {}, res.get("curate_driver_kill") or {}
+    td = res.get("train_driver_kill") or {}
+    if td.get("error"):
+        res.setdefault("errors", {})["train_driver_kill"] = td["error"]
+        td = {}
     lines = ["## Chaos", "",
              f"`python bench/chaos.py` on {res['machine']}: a `ray.cluster_utils.Cluster` of 3 nodes on one machine "
              f"({res.get('layout', 'head 1 CPU, 2 workers of 2 CPUs')}); killed nodes are removed without grace "
@@ -447,6 +402,17 @@ def render(res: dict) -> str:
                      f"{d['assemble_dirs_after_rerun']}; rerun: written {d['clips_written']}, lost {d['lost']}, "
                      f"duplicated {d['duplicated']}, Ray processes left {d['ray_processes_after_rerun']} | "
                      f"rerun exit {d['rerun_rc']} |")
+    if td:
+        gone = (f"all gone {td['all_gone_after_s']} s after the kill" if td["all_gone_after_s"] is not None
+                else f"{td['killed_after_grace']} still alive after {td['grace_s']:g} s (then killed)")
+        lines.append(f"| training driver SIGKILLed, then rerun | `amuse train`, private local Ray, {td['steps']} steps, "
+                     f"checkpoint every 2 | the driver process alone ({td['ray_processes_before_kill']} Ray processes "
+                     f"running) after the step-{td['registered_step_at_kill']} checkpoint | left 2 s after: "
+                     f"{td['left_2s_after_kill']}, {gone}; rerun resumed from step {td['resumed_from_step']} (the trainer's own line), final "
+                     f"checkpoint step {td['final_checkpoint_step']}, steps logged twice {td['steps_logged_twice']}, "
+                     f"missing {len(td['steps_missing'])}; re-run steps {td['rerun_steps']} identical: "
+                     f"{td['rerun_steps_identical']}; Ray processes left {td['ray_processes_after_rerun']} | "
+                     f"rerun exit {td['rerun_rc']}, {td['kill_to_end_s']} s kill to end ({td['wall_s']} s wall) |")
     if res.get("left"):
         lines += ["", "Not run here: " + "; ".join(res["left"]) + "."]
     if res.get("errors"):
@@ -465,22 +431,23 @@ CLUSTER_SCENARIOS = {  # name -> fn(cluster, worker nodes, out_dir); each may re
 }
 
 
+DRIVER_SCENARIOS = ("curate_driver_kill", "train_driver_kill")  # bench/chaos_drivers.py: fn(out_dir), private Ray
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--from-json", help="re-render the README section from a results file, running nothing")
     p.add_argument("--only", nargs="*", help="run only these scenarios (a smoke run; the JSON is not written)")
+    p.add_argument("--merge", action="store_true", help="with --only: replace those scenarios' entries in the "
+                   "committed JSON (the others keep theirs, with the load they were measured at) and re-render")
     args = p.parse_args(argv)
     if args.from_json:
         res = json.loads(Path(args.from_json).read_text())
     else:
-        import ray
-
-        wanted = args.only or [*CLUSTER_SCENARIOS, "curate_driver_kill"]
+        wanted = args.only or [*DRIVER_SCENARIOS, *CLUSTER_SCENARIOS]
         res = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "load_avg_start": os.getloadavg(),
                "layout": "head with 0 CPUs, 2 workers of 2 CPUs",
-               "note": "Run on a shared 2-core machine with other work running: times are under contention.",
-               "left": ["driver kill and rerun of training (a resumed training run is the training_node_kill "
-                        "row's rerun path; tests/raft/test_raft_trainer.py kills a worker in CI)"]}
+               "note": "Run on a shared 2-core machine with other work running: times are under contention."}
 
         def attempt(name, fn):
             with tempfile.TemporaryDirectory(prefix="chaos-") as out:
@@ -490,25 +457,42 @@ def main(argv: list[str] | None = None) -> int:
                     res.setdefault("errors", {})[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
             print(name, json.dumps(res.get(name) or res["errors"][name]), flush=True)
 
-        if "curate_driver_kill" in wanted:  # its own private Ray, before the cluster starts
-            attempt("curate_driver_kill", curate_driver_kill)
-        cluster, workers = start_cluster()
-        ray.init(address=cluster.address, log_to_driver=False)
-        try:
-            for name, fn in CLUSTER_SCENARIOS.items():
-                if name not in wanted:
-                    continue
-                while len(workers) < 2:  # replace what the last scenario removed (main thread only)
-                    workers.append(cluster.add_node(num_cpus=2))
-                cluster.wait_for_nodes()
-                attempt(name, lambda out, fn=fn: fn(cluster, workers, out))
-        finally:
-            ray.shutdown()
-            cluster.shutdown()
+        import chaos_drivers
+
+        for name in DRIVER_SCENARIOS:  # their own private Ray, before the cluster starts
+            if name in wanted:
+                attempt(name, getattr(chaos_drivers, name))
+        if any(name in wanted for name in CLUSTER_SCENARIOS):
+            import ray
+
+            cluster, workers = start_cluster()
+            ray.init(address=cluster.address, log_to_driver=False)
+            try:
+                for name, fn in CLUSTER_SCENARIOS.items():
+                    if name not in wanted:
+                        continue
+                    while len(workers) < 2:  # replace what the last scenario removed (main thread only)
+                        workers.append(cluster.add_node(num_cpus=2))
+                    cluster.wait_for_nodes()
+                    attempt(name, lambda out, fn=fn: fn(cluster, workers, out))
+            finally:
+                ray.shutdown()
+                cluster.shutdown()
         res["load_avg_end"] = os.getloadavg()
-        if args.only:
+        if args.only and not args.merge:
             print(json.dumps(res, indent=2))
             return 0
+        if args.only:  # merged into the full run's results
+            full = json.loads(OUT.read_text())
+            full.pop("left", None)
+            for name in args.only:
+                full[name] = res.get(name)
+                full.setdefault("errors", {}).pop(name, None)
+                if name in res.get("errors", {}):
+                    full["errors"][name] = res["errors"][name]
+            full.setdefault("load_avg_by_scenario", {}).update(
+                {name: [res["load_avg_start"], res["load_avg_end"]] for name in args.only})
+            res = full
         OUT.parent.mkdir(parents=True, exist_ok=True)
         OUT.write_text(json.dumps(res, indent=2))
     section = render(res)

@@ -175,6 +175,8 @@ def train_loop_per_worker(config: dict) -> None:
             state = torch.load(Path(d) / f"state_rank{rank}.pt", weights_only=False)
         start = state["step"]
         _set_rng_state(state["rng"])
+        if rank == 0:  # the line operators (and bench/chaos_drivers.py) read to see a rerun resumed
+            print(f"train: resumed from the step-{start} checkpoint", flush=True)
     else:
         torch.manual_seed(cfg.seed * 1000 + rank)
         np.random.seed(cfg.seed * 1000 + rank)
