@@ -356,6 +356,13 @@ def serve_replica_kill(n: int = 100, concurrency: int = 8, kill_after: int = 20,
             "healthz_after": alive}
 
 
+def _gone(d: dict) -> str:
+    """How long a killed driver's Ray processes outlived it."""
+    if d["all_gone_after_s"] is not None:
+        return f"all gone {d['all_gone_after_s']} s after the kill"
+    return f"{d['killed_after_grace']} still alive after {d['grace_s']:g} s (then killed)"
+
+
 def render(res: dict) -> str:
     c, s = res.get("curation_node_kill") or {}, res.get("serve_replica_kill") or {}
     k, t, d = res.get("sink_node_kill") or {}, res.get("training_node_kill") or {}, res.get("curate_driver_kill") or {}
@@ -393,8 +400,7 @@ def render(res: dict) -> str:
                      f"failed first try {s['failures_first_attempt']}, after <= {s['retries_max']} retries "
                      f"{s['failures_after_retries']} | p50 {s['p50_s']} s, p99 {s['p99_s']} s; healthz {s['healthz_after']} |")
     if d:
-        gone = (f"all gone {d['all_gone_after_s']} s after the kill" if d["all_gone_after_s"] is not None
-                else f"{d['killed_after_grace']} still alive after {d['grace_s']:g} s (then killed)")
+        gone = _gone(d)
         lines.append(f"| curation driver SIGKILLed, then rerun | `amuse curate`, private local Ray, "
                      f"{d['clips_expected']} clips | the driver process alone ({d['ray_processes_before_kill']} Ray "
                      f"processes running) | left 2 s after: {d['left_2s_after_kill']} ({', '.join(d['left_names']) or '-'}), "
@@ -403,8 +409,7 @@ def render(res: dict) -> str:
                      f"duplicated {d['duplicated']}, Ray processes left {d['ray_processes_after_rerun']} | "
                      f"rerun exit {d['rerun_rc']} |")
     if td:
-        gone = (f"all gone {td['all_gone_after_s']} s after the kill" if td["all_gone_after_s"] is not None
-                else f"{td['killed_after_grace']} still alive after {td['grace_s']:g} s (then killed)")
+        gone = _gone(td)
         lines.append(f"| training driver SIGKILLed, then rerun | `amuse train`, private local Ray, {td['steps']} steps, "
                      f"checkpoint every 2 | the driver process alone ({td['ray_processes_before_kill']} Ray processes "
                      f"running) after the step-{td['registered_step_at_kill']} checkpoint | left 2 s after: "
