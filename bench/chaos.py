@@ -30,6 +30,9 @@ sets signal handlers) before the next. Then, under load:
   checkpoint is registered and step 3 logged, the driver alone gets SIGKILL; counts the Ray processes
   left, then reruns the same command and counts the step it resumed from (Ray Train restores the run
   from its storage path), the final step, steps logged twice or missing, and processes left.
+- ``evaluate_driver_kill``: ``amuse evaluate`` (in-process tool_only and random models, fake tools) on
+  synthetic samples; once 3 prediction shards are cached the driver alone gets SIGKILL; the rerun
+  counts what it found cached and ran, and the predictions lost, duplicated and failed.
 Writes bench/results/chaos.json and the "Chaos" section of bench/README.md from it.
 Usage: python bench/chaos.py [--from-json bench/results/chaos.json]
 """
@@ -366,10 +369,11 @@ def _gone(d: dict) -> str:
 def render(res: dict) -> str:
     c, s = res.get("curation_node_kill") or {}, res.get("serve_replica_kill") or {}
     k, t, d = res.get("sink_node_kill") or {}, res.get("training_node_kill") or {}, res.get("curate_driver_kill") or {}
-    td = res.get("train_driver_kill") or {}
-    if td.get("error"):
-        res.setdefault("errors", {})["train_driver_kill"] = td["error"]
-        td = {}
+    td, ed = res.get("train_driver_kill") or {}, res.get("evaluate_driver_kill") or {}
+    for name in ("train_driver_kill", "evaluate_driver_kill"):
+        if (res.get(name) or {}).get("error"):
+            res.setdefault("errors", {})[name] = res[name]["error"]
+    td, ed = ({} if x.get("error") else x for x in (td, ed))
     lines = ["## Chaos", "",
              f"`python bench/chaos.py` on {res['machine']}: a `ray.cluster_utils.Cluster` of 3 nodes on one machine "
              f"({res.get('layout', 'head 1 CPU, 2 workers of 2 CPUs')}); killed nodes are removed without grace "
@@ -418,6 +422,15 @@ def render(res: dict) -> str:
                      f"missing {len(td['steps_missing'])}; re-run steps {td['rerun_steps']} identical: "
                      f"{td['rerun_steps_identical']}; Ray processes left {td['ray_processes_after_rerun']} | "
                      f"rerun exit {td['rerun_rc']}, {td['kill_to_end_s']} s kill to end ({td['wall_s']} s wall) |")
+    if ed:
+        lines.append(f"| evaluation driver SIGKILLed, then rerun | `amuse evaluate`, private local Ray, in-process "
+                     f"tool_only and random, fake tools, {ed['predictions_expected']} predictions | the driver process "
+                     f"alone ({ed['ray_processes_before_kill']} Ray processes running) with {ed['cached_at_kill']} "
+                     f"predictions cached | left 2 s after: {ed['left_2s_after_kill']}, {_gone(ed)}; rerun: "
+                     f"{ed['rerun_cached']} cached, {ed['rerun_ran']} run; predictions {ed['predictions']}, "
+                     f"duplicated {ed['duplicated']}, failed {ed['failed']}; Ray processes left "
+                     f"{ed['ray_processes_after_rerun']} | rerun exit {ed['rerun_rc']}, {ed['kill_to_end_s']} s kill "
+                     f"to end ({ed['wall_s']} s wall) |")
     if res.get("left"):
         lines += ["", "Not run here: " + "; ".join(res["left"]) + "."]
     if res.get("errors"):
@@ -436,7 +449,7 @@ CLUSTER_SCENARIOS = {  # name -> fn(cluster, worker nodes, out_dir); each may re
 }
 
 
-DRIVER_SCENARIOS = ("curate_driver_kill", "train_driver_kill")  # bench/chaos_drivers.py: fn(out_dir), private Ray
+DRIVER_SCENARIOS = ("curate_driver_kill", "train_driver_kill", "evaluate_driver_kill")  # bench/chaos_drivers.py: fn(out_dir), private Ray
 
 
 def main(argv: list[str] | None = None) -> int:

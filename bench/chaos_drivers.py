@@ -144,3 +144,80 @@ def train_driver_kill(out_dir: str, steps: int = 6, kill_after_checkpoint: int =
             "steps_missing": sorted(set(range(steps + 1)) - set(logged)), "rerun_steps": rerun,
             "rerun_steps_identical": same if rerun else None, "ray_processes_after_rerun": len(after_rerun),
             "kill_to_end_s": round(t_end - t_kill, 1), "wall_s": round(t_end - t0, 1)}
+
+
+def evaluate_driver_kill(out_dir: str, videos: int = 12, grace_s: float = 120.0) -> dict:
+    """``amuse evaluate`` (in-process models, fake tools) on its own private local Ray over synthetic samples;
+    SIGKILL the driver alone once some predictions are cached; rerun: the cached ones are not run again."""
+    import pyarrow as pa
+    from serve_fixtures import write_wav
+    from synthetic import corpus
+
+    from eval.tasks.build import build_all
+    from eval.tasks.config import TasksConfig
+    from infra import storage
+    from infra.ray_utils import head_processes, stop_head
+    from infra.schemas import CLIP_SCHEMA, SAMPLE_SCHEMA
+    from infra.validate import to_table
+
+    root = Path(out_dir)
+    (root / "media").mkdir(parents=True)
+    clips = corpus(write_wav(root / "media" / "ep.wav", 40.0), videos=videos, scenes=2)
+    built = build_all(clips, TasksConfig(test_fraction=0.5), seed=0)
+    storage.write_parquet(to_table(built.rows, SAMPLE_SCHEMA), str(root / "samples.parquet"))
+    storage.write_parquet(pa.Table.from_pylist(clips, schema=CLIP_SCHEMA), str(root / "clips" / "part-0.parquet"))
+    sets = [f"run.output_dir={root / 'out'}", "run.name=chaos", "ray.address=local", "ray.num_cpus=2",
+            f"eval.samples_uri={root / 'samples.parquet'}", f"eval.clips_uri={root / 'clips'}", "eval.split=all",
+            "eval.via_http=false", "eval.concurrency=1", "serve.tools_module=fake_tools",
+            "eval.models=[{name: tool_only, kind: tool_only}, {name: random, kind: random}]",
+            "eval.tasks=[AVSA,NSP,SRID,STG,CSNL]"]  # AVDS's METEOR JVM would dominate the run
+    cmd = [sys.executable, str(REPO / "pipelines" / "cli.py"), "evaluate", *[a for x in sets for a in ("--set", x)]]
+    cache = root / "out" / "chaos" / "eval" / "cache"
+
+    def run(temp: str, wait: bool):
+        env = {**os.environ, "RAY_TMPDIR": temp}
+        log = open(root / f"{Path(temp).name}.log", "w")
+        return (subprocess.run if wait else subprocess.Popen)(cmd, env=env, cwd=REPO, stdout=log,
+                                                               stderr=subprocess.STDOUT, start_new_session=True)
+
+    temp = tempfile.mkdtemp(prefix="ek", dir="/tmp")
+    t0 = time.monotonic()
+    proc = run(temp, wait=False)
+    deadline = time.monotonic() + 600
+    while len(list(cache.glob("part-*.parquet"))) < 3:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return {"error": f"the first run ended (rc {proc.returncode}) or stalled before 3 shards were cached"}
+        time.sleep(0.1)
+    before = len(head_processes(temp))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    t_kill = time.monotonic()
+    cached_at_kill = sum(len(storage.read_parquet(str(p))) for p in cache.glob("part-*.parquet"))
+    time.sleep(2)
+    left = head_processes(temp)
+    n_left = len(left)
+    while left and time.monotonic() - t_kill < grace_s:
+        time.sleep(1)
+        left = [p for p in left if p.is_running() and p.status() != "zombie"]
+    gone_s = round(time.monotonic() - t_kill, 1) if not left else None
+    forced = len(stop_head(temp)) if left else 0
+
+    temp2 = tempfile.mkdtemp(prefix="ek", dir="/tmp")
+    rc = run(temp2, wait=True).returncode
+    t_end = time.monotonic()
+    said = re.findall(r"evaluate: (\d+) predictions cached, (\d+) to run", (root / f"{Path(temp2).name}.log").read_text())
+    time.sleep(2)
+    after_rerun = head_processes(temp2)
+    for t in (temp, temp2):
+        stop_head(t)
+        shutil.rmtree(t, ignore_errors=True)
+    preds = storage.read_parquet(str(root / "out" / "chaos" / "eval" / "predictions.parquet")).to_pylist() if rc == 0 else []
+    keys = [(p["sample_id"], p["mode"], p["model"]) for p in preds]
+    expected = len([s for s in built.rows if s["task"] != "AVDS"]) * 3 * 2  # samples x modes x models
+    return {"predictions_expected": expected, "ray_processes_before_kill": before, "cached_at_kill": cached_at_kill,
+            "left_2s_after_kill": n_left, "all_gone_after_s": gone_s, "grace_s": grace_s, "killed_after_grace": forced,
+            "rerun_rc": rc, "rerun_cached": int(said[0][0]) if said else None,
+            "rerun_ran": int(said[0][1]) if said else None, "predictions": len(preds),
+            "duplicated": len(keys) - len(set(keys)), "failed": sum(p.get("error") is not None for p in preds),
+            "ray_processes_after_rerun": len(after_rerun), "kill_to_end_s": round(t_end - t_kill, 1),
+            "wall_s": round(t_end - t0, 1)}

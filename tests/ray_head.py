@@ -33,8 +33,11 @@ def free_ports(n: int) -> list[int]:
 
 
 def stop_head(temp: str, gcs: int) -> None:
-    """Stop this head by its own processes, remove its temp dir, and check that nothing is left."""
-    infra_stop_head(temp, gcs)
+    """Stop this head by its own processes, remove its temp dir, and check that nothing is left.
+
+    A throwaway head's gcs_server and dashboard outlive SIGTERM by the full 15 s grace that a head
+    holding state deserves: 3 s, then SIGKILL, saves that at every test head's teardown."""
+    infra_stop_head(temp, gcs, timeout_s=3.0)
     shutil.rmtree(temp, ignore_errors=True)
     assert not infra_stop_head(temp, gcs), "the test head left processes behind"
 
