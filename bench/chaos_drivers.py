@@ -20,6 +20,27 @@ from pathlib import Path
 from chaos import REPO, _metric_lines, _registered_step, clip_counts, curate_sets, expected_clip_ids
 
 
+def kill_driver(proc, temp: str, grace_s: float) -> dict:
+    """SIGKILL the driver process alone (as an OOM kill or a lost login session would), then watch its Ray
+    session's processes: how many were running, how many are left 2 s later, how long until all are gone
+    (``grace_s`` at most; what outlives it is stopped and counted)."""
+    from infra.ray_utils import head_processes, stop_head
+
+    before = len(head_processes(temp))
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    t_kill = time.monotonic()
+    time.sleep(2)
+    left = head_processes(temp)
+    n_left, left_names = len(left), sorted({p.name() for p in left if p.is_running()})
+    while left and time.monotonic() - t_kill < grace_s:
+        time.sleep(1)
+        left = [p for p in left if p.is_running() and p.status() != "zombie"]
+    return {"t_kill": t_kill, "ray_processes_before_kill": before, "left_2s_after_kill": n_left,
+            "left_names": left_names, "all_gone_after_s": round(time.monotonic() - t_kill, 1) if not left else None,
+            "grace_s": grace_s, "killed_after_grace": len(stop_head(temp)) if left else 0}
+
+
 def curate_driver_kill(out_dir: str, grace_s: float = 120.0) -> dict:
     """``amuse curate`` on its own private Ray; SIGKILL the driver process alone once 2 clips are written."""
     from infra.ray_utils import head_processes, stop_head
@@ -40,18 +61,8 @@ def curate_driver_kill(out_dir: str, grace_s: float = 120.0) -> dict:
     deadline = time.monotonic() + 600
     while len(list(clips_dir.rglob("part-*.parquet"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    before = len(head_processes(temp))
-    os.kill(proc.pid, signal.SIGKILL)  # the driver alone, as an OOM kill or a lost login session would
-    proc.wait()
-    t_kill = time.monotonic()
-    time.sleep(2)
-    left = head_processes(temp)
-    n_left, left_names = len(left), sorted({p.name() for p in left if p.is_running()})
-    while left and time.monotonic() - t_kill < grace_s:
-        time.sleep(1)
-        left = [p for p in left if p.is_running() and p.status() != "zombie"]
-    gone_s = round(time.monotonic() - t_kill, 1) if not left else None
-    forced = len(stop_head(temp)) if left else 0  # what outlived the grace period
+    killed = kill_driver(proc, temp, grace_s)
+    killed.pop("t_kill")
     partial = clip_counts(str(clips_dir), expected)["clips_written"]
     assemble_after_kill = len(list(Path(out_dir).rglob(".assemble-*")))
 
@@ -62,9 +73,7 @@ def curate_driver_kill(out_dir: str, grace_s: float = 120.0) -> dict:
     for t in (temp, temp2):
         stop_head(t)
         shutil.rmtree(t, ignore_errors=True)
-    return {"ray_processes_before_kill": before, "left_2s_after_kill": n_left,
-            "left_names": left_names, "all_gone_after_s": gone_s, "grace_s": grace_s, "killed_after_grace": forced,
-            "clips_before_rerun": partial, "assemble_dirs_after_kill": assemble_after_kill,
+    return {**killed, "clips_before_rerun": partial, "assemble_dirs_after_kill": assemble_after_kill,
             "rerun_rc": rc, **clip_counts(str(clips_dir), expected),
             "assemble_dirs_after_rerun": len(list(Path(out_dir).rglob(".assemble-*"))),
             "ray_processes_after_rerun": len(after_rerun)}
@@ -105,18 +114,8 @@ def train_driver_kill(out_dir: str, steps: int = 6, kill_after_checkpoint: int =
         time.sleep(0.2)
     resumed_from = _registered_step(exp_dir)
     first = {x["step"]: x for x in _metric_lines(metrics)}
-    before = len(head_processes(temp))
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    t_kill = time.monotonic()
-    time.sleep(2)
-    left = head_processes(temp)
-    n_left = len(left)
-    while left and time.monotonic() - t_kill < grace_s:
-        time.sleep(1)
-        left = [p for p in left if p.is_running() and p.status() != "zombie"]
-    gone_s = round(time.monotonic() - t_kill, 1) if not left else None
-    forced = len(stop_head(temp)) if left else 0
+    killed = kill_driver(proc, temp, grace_s)
+    t_kill = killed.pop("t_kill")
 
     temp2 = tempfile.mkdtemp(prefix="tk", dir="/tmp")
     rc = run(temp2, wait=True).returncode
@@ -136,9 +135,7 @@ def train_driver_kill(out_dir: str, steps: int = 6, kill_after_checkpoint: int =
     rerun = [st for st in first if st > resumed_from]
     same = all(abs(by_step[st][k] - first[st][k]) <= 1e-5 * max(1.0, abs(first[st][k]))
                for st in rerun if st in by_step for k in ("loss/total", "reward/mean"))
-    return {"steps": steps, "ray_processes_before_kill": before, "left_2s_after_kill": n_left,
-            "all_gone_after_s": gone_s, "grace_s": grace_s, "killed_after_grace": forced,
-            "registered_step_at_kill": resumed_from, "resumed_from_step": int(said[0]) if said else None,
+    return {"steps": steps, **killed, "registered_step_at_kill": resumed_from, "resumed_from_step": int(said[0]) if said else None,
             "final_checkpoint_step": final, "rerun_rc": rc,
             "steps_logged_twice": len(logged) - len(set(logged)),
             "steps_missing": sorted(set(range(steps + 1)) - set(logged)), "rerun_steps": rerun,
@@ -188,19 +185,9 @@ def evaluate_driver_kill(out_dir: str, videos: int = 12, grace_s: float = 120.0)
         if proc.poll() is not None or time.monotonic() > deadline:
             return {"error": f"the first run ended (rc {proc.returncode}) or stalled before 3 shards were cached"}
         time.sleep(0.1)
-    before = len(head_processes(temp))
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    t_kill = time.monotonic()
+    killed = kill_driver(proc, temp, grace_s)
+    t_kill = killed.pop("t_kill")
     cached_at_kill = sum(len(storage.read_parquet(str(p))) for p in cache.glob("part-*.parquet"))
-    time.sleep(2)
-    left = head_processes(temp)
-    n_left = len(left)
-    while left and time.monotonic() - t_kill < grace_s:
-        time.sleep(1)
-        left = [p for p in left if p.is_running() and p.status() != "zombie"]
-    gone_s = round(time.monotonic() - t_kill, 1) if not left else None
-    forced = len(stop_head(temp)) if left else 0
 
     temp2 = tempfile.mkdtemp(prefix="ek", dir="/tmp")
     rc = run(temp2, wait=True).returncode
@@ -214,9 +201,7 @@ def evaluate_driver_kill(out_dir: str, videos: int = 12, grace_s: float = 120.0)
     preds = storage.read_parquet(str(root / "out" / "chaos" / "eval" / "predictions.parquet")).to_pylist() if rc == 0 else []
     keys = [(p["sample_id"], p["mode"], p["model"]) for p in preds]
     expected = len([s for s in built.rows if s["task"] != "AVDS"]) * 3 * 2  # samples x modes x models
-    return {"predictions_expected": expected, "ray_processes_before_kill": before, "cached_at_kill": cached_at_kill,
-            "left_2s_after_kill": n_left, "all_gone_after_s": gone_s, "grace_s": grace_s, "killed_after_grace": forced,
-            "rerun_rc": rc, "rerun_cached": int(said[0][0]) if said else None,
+    return {"predictions_expected": expected, **killed, "cached_at_kill": cached_at_kill, "rerun_rc": rc, "rerun_cached": int(said[0][0]) if said else None,
             "rerun_ran": int(said[0][1]) if said else None, "predictions": len(preds),
             "duplicated": len(keys) - len(set(keys)), "failed": sum(p.get("error") is not None for p in preds),
             "ray_processes_after_rerun": len(after_rerun), "kill_to_end_s": round(t_end - t_kill, 1),
