@@ -41,23 +41,44 @@ def kill_driver(proc, temp: str, grace_s: float) -> dict:
             "grace_s": grace_s, "killed_after_grace": len(stop_head(temp)) if left else 0}
 
 
-def curate_driver_kill(out_dir: str, grace_s: float = 120.0) -> dict:
-    """``amuse curate`` on its own private Ray; SIGKILL the driver process alone once 2 clips are written."""
+def cli(job: str, sets: list[str]) -> list[str]:
+    """The ``amuse <job>`` command line with ``--set`` overrides, as the CLI entry point runs it."""
+    return [sys.executable, str(REPO / "pipelines" / "cli.py"), job, *[a for x in sets for a in ("--set", x)]]
+
+
+def launch(cmd: list[str], log_dir: Path, prefix: str, wait: bool):
+    """Run ``cmd`` with a Ray temp dir of its own (every Ray process of this run names or holds files in
+    it, so ``head_processes`` finds them); returns (the process, or its completed run; the temp dir)."""
+    temp = tempfile.mkdtemp(prefix=prefix, dir="/tmp")  # short: Ray's socket paths have a length limit
+    log = open(log_dir / f"{Path(temp).name}.log", "w")
+    run = subprocess.run if wait else subprocess.Popen
+    return run(cmd, env={**os.environ, "RAY_TMPDIR": temp}, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+               start_new_session=True), temp
+
+
+def run_again(cmd: list[str], log_dir: Path, prefix: str, killed_temp: str) -> dict:
+    """Run ``cmd`` again to the end, as an operator would after the kill; count its Ray processes left 2 s
+    after it exits, then stop what is left of both runs and remove their temp dirs."""
     from infra.ray_utils import head_processes, stop_head
 
+    done, temp = launch(cmd, log_dir, prefix, wait=True)
+    t_end = time.monotonic()
+    log = (log_dir / f"{Path(temp).name}.log").read_text()
+    time.sleep(2)
+    left = len(head_processes(temp))
+    for t in (killed_temp, temp):
+        stop_head(t)
+        shutil.rmtree(t, ignore_errors=True)
+    return {"rc": done.returncode, "t_end": t_end, "log": log, "processes_left": left}
+
+
+def curate_driver_kill(out_dir: str, grace_s: float = 120.0) -> dict:
+    """``amuse curate`` on its own private Ray; SIGKILL the driver process alone once 2 clips are written."""
     sets = [*curate_sets(out_dir), "ray.address=local", "ray.num_cpus=2", "curate.records_per_file=1"]
-    cmd = [sys.executable, str(REPO / "pipelines" / "cli.py"), "curate", *[a for x in sets for a in ("--set", x)]]
+    cmd = cli("curate", sets)
     clips_dir = Path(out_dir) / "chaos" / "clips"
     expected = expected_clip_ids(sets)
-
-    def run(temp: str, wait: bool):
-        env = {**os.environ, "RAY_TMPDIR": temp}  # this run's Ray processes all name (or hold files in) it
-        log = open(Path(out_dir) / f"{Path(temp).name}.log", "w")
-        return (subprocess.run if wait else subprocess.Popen)(cmd, env=env, cwd=REPO, stdout=log,
-                                                               stderr=subprocess.STDOUT, start_new_session=True)
-
-    temp = tempfile.mkdtemp(prefix="ck", dir="/tmp")  # short: Ray's socket paths have a length limit
-    proc = run(temp, wait=False)
+    proc, temp = launch(cmd, Path(out_dir), "ck", wait=False)
     deadline = time.monotonic() + 600
     while len(list(clips_dir.rglob("part-*.parquet"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -66,17 +87,11 @@ def curate_driver_kill(out_dir: str, grace_s: float = 120.0) -> dict:
     partial = clip_counts(str(clips_dir), expected)["clips_written"]
     assemble_after_kill = len(list(Path(out_dir).rglob(".assemble-*")))
 
-    temp2 = tempfile.mkdtemp(prefix="ck", dir="/tmp")
-    rc = run(temp2, wait=True).returncode
-    time.sleep(2)
-    after_rerun = head_processes(temp2)
-    for t in (temp, temp2):
-        stop_head(t)
-        shutil.rmtree(t, ignore_errors=True)
+    again = run_again(cmd, Path(out_dir), "ck", temp)
     return {**killed, "clips_before_rerun": partial, "assemble_dirs_after_kill": assemble_after_kill,
-            "rerun_rc": rc, **clip_counts(str(clips_dir), expected),
+            "rerun_rc": again["rc"], **clip_counts(str(clips_dir), expected),
             "assemble_dirs_after_rerun": len(list(Path(out_dir).rglob(".assemble-*"))),
-            "ray_processes_after_rerun": len(after_rerun)}
+            "ray_processes_after_rerun": again["processes_left"]}
 
 
 def train_driver_kill(out_dir: str, steps: int = 6, kill_after_checkpoint: int = 2, grace_s: float = 120.0) -> dict:
@@ -84,8 +99,6 @@ def train_driver_kill(out_dir: str, steps: int = 6, kill_after_checkpoint: int =
     checkpoint is registered and step 3 is logged; rerun the same command, which resumes from storage."""
     import torch
     from raft_synth import build_dataset
-
-    from infra.ray_utils import head_processes, stop_head
 
     samples, clips = build_dataset(Path(out_dir) / "data")
     storage_path = Path(out_dir) / "train"
@@ -95,17 +108,9 @@ def train_driver_kill(out_dir: str, steps: int = 6, kill_after_checkpoint: int =
             f"train.samples_uri={samples}", f"train.clips_uri={clips}", f"train.storage_path={storage_path}",
             "train.experiment_name=chaos", "train.k=3", "train.max_new_tokens=12", f"train.steps={steps}",
             f"train.checkpoint_every={kill_after_checkpoint}", "train.reward_actors=1"]
-    cmd = [sys.executable, str(REPO / "pipelines" / "cli.py"), "train", *[a for x in sets for a in ("--set", x)]]
-
-    def run(temp: str, wait: bool):
-        env = {**os.environ, "RAY_TMPDIR": temp}
-        log = open(Path(out_dir) / f"{Path(temp).name}.log", "w")
-        return (subprocess.run if wait else subprocess.Popen)(cmd, env=env, cwd=REPO, stdout=log,
-                                                               stderr=subprocess.STDOUT, start_new_session=True)
-
-    temp = tempfile.mkdtemp(prefix="tk", dir="/tmp")
+    cmd = cli("train", sets)
     t0 = time.monotonic()
-    proc = run(temp, wait=False)
+    proc, temp = launch(cmd, Path(out_dir), "tk", wait=False)
     deadline = time.monotonic() + 900
     while not (_registered_step(exp_dir) == kill_after_checkpoint
                and kill_after_checkpoint + 1 in [x["step"] for x in _metric_lines(metrics)]):
@@ -117,16 +122,9 @@ def train_driver_kill(out_dir: str, steps: int = 6, kill_after_checkpoint: int =
     killed = kill_driver(proc, temp, grace_s)
     t_kill = killed.pop("t_kill")
 
-    temp2 = tempfile.mkdtemp(prefix="tk", dir="/tmp")
-    rc = run(temp2, wait=True).returncode
-    t_end = time.monotonic()
+    again = run_again(cmd, Path(out_dir), "tk", temp)
     # the trainer's rank 0 says where it started (a rerun from scratch would log steps 0..N again, identically)
-    said = re.findall(r"resumed from the step-(\d+) checkpoint", (Path(out_dir) / f"{Path(temp2).name}.log").read_text())
-    time.sleep(2)
-    after_rerun = head_processes(temp2)
-    for t in (temp, temp2):
-        stop_head(t)
-        shutil.rmtree(t, ignore_errors=True)
+    said = re.findall(r"resumed from the step-(\d+) checkpoint", again["log"])
     lines = _metric_lines(metrics)
     logged = [x["step"] for x in lines]
     ckpts = sorted(p for p in exp_dir.glob("checkpoint_*") if p.is_dir())
@@ -136,11 +134,11 @@ def train_driver_kill(out_dir: str, steps: int = 6, kill_after_checkpoint: int =
     same = all(abs(by_step[st][k] - first[st][k]) <= 1e-5 * max(1.0, abs(first[st][k]))
                for st in rerun if st in by_step for k in ("loss/total", "reward/mean"))
     return {"steps": steps, **killed, "registered_step_at_kill": resumed_from, "resumed_from_step": int(said[0]) if said else None,
-            "final_checkpoint_step": final, "rerun_rc": rc,
+            "final_checkpoint_step": final, "rerun_rc": again["rc"],
             "steps_logged_twice": len(logged) - len(set(logged)),
             "steps_missing": sorted(set(range(steps + 1)) - set(logged)), "rerun_steps": rerun,
-            "rerun_steps_identical": same if rerun else None, "ray_processes_after_rerun": len(after_rerun),
-            "kill_to_end_s": round(t_end - t_kill, 1), "wall_s": round(t_end - t0, 1)}
+            "rerun_steps_identical": same if rerun else None, "ray_processes_after_rerun": again["processes_left"],
+            "kill_to_end_s": round(again["t_end"] - t_kill, 1), "wall_s": round(again["t_end"] - t0, 1)}
 
 
 def evaluate_driver_kill(out_dir: str, videos: int = 12, grace_s: float = 120.0) -> dict:
@@ -153,7 +151,6 @@ def evaluate_driver_kill(out_dir: str, videos: int = 12, grace_s: float = 120.0)
     from eval.tasks.build import build_all
     from eval.tasks.config import TasksConfig
     from infra import storage
-    from infra.ray_utils import head_processes, stop_head
     from infra.schemas import CLIP_SCHEMA, SAMPLE_SCHEMA
     from infra.validate import to_table
 
@@ -168,18 +165,10 @@ def evaluate_driver_kill(out_dir: str, videos: int = 12, grace_s: float = 120.0)
             "eval.via_http=false", "eval.concurrency=1", "serve.tools_module=fake_tools",
             "eval.models=[{name: tool_only, kind: tool_only}, {name: random, kind: random}]",
             "eval.tasks=[AVSA,NSP,SRID,STG,CSNL]"]  # AVDS's METEOR JVM would dominate the run
-    cmd = [sys.executable, str(REPO / "pipelines" / "cli.py"), "evaluate", *[a for x in sets for a in ("--set", x)]]
+    cmd = cli("evaluate", sets)
     cache = root / "out" / "chaos" / "eval" / "cache"
-
-    def run(temp: str, wait: bool):
-        env = {**os.environ, "RAY_TMPDIR": temp}
-        log = open(root / f"{Path(temp).name}.log", "w")
-        return (subprocess.run if wait else subprocess.Popen)(cmd, env=env, cwd=REPO, stdout=log,
-                                                               stderr=subprocess.STDOUT, start_new_session=True)
-
-    temp = tempfile.mkdtemp(prefix="ek", dir="/tmp")
     t0 = time.monotonic()
-    proc = run(temp, wait=False)
+    proc, temp = launch(cmd, root, "ek", wait=False)
     deadline = time.monotonic() + 600
     while len(list(cache.glob("part-*.parquet"))) < 3:
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -189,20 +178,14 @@ def evaluate_driver_kill(out_dir: str, videos: int = 12, grace_s: float = 120.0)
     t_kill = killed.pop("t_kill")
     cached_at_kill = sum(len(storage.read_parquet(str(p))) for p in cache.glob("part-*.parquet"))
 
-    temp2 = tempfile.mkdtemp(prefix="ek", dir="/tmp")
-    rc = run(temp2, wait=True).returncode
-    t_end = time.monotonic()
-    said = re.findall(r"evaluate: (\d+) predictions cached, (\d+) to run", (root / f"{Path(temp2).name}.log").read_text())
-    time.sleep(2)
-    after_rerun = head_processes(temp2)
-    for t in (temp, temp2):
-        stop_head(t)
-        shutil.rmtree(t, ignore_errors=True)
-    preds = storage.read_parquet(str(root / "out" / "chaos" / "eval" / "predictions.parquet")).to_pylist() if rc == 0 else []
+    again = run_again(cmd, root, "ek", temp)
+    said = re.findall(r"evaluate: (\d+) predictions cached, (\d+) to run", again["log"])
+    preds = (storage.read_parquet(str(root / "out" / "chaos" / "eval" / "predictions.parquet")).to_pylist()
+             if again["rc"] == 0 else [])
     keys = [(p["sample_id"], p["mode"], p["model"]) for p in preds]
     expected = len([s for s in built.rows if s["task"] != "AVDS"]) * 3 * 2  # samples x modes x models
-    return {"predictions_expected": expected, **killed, "cached_at_kill": cached_at_kill, "rerun_rc": rc, "rerun_cached": int(said[0][0]) if said else None,
+    return {"predictions_expected": expected, **killed, "cached_at_kill": cached_at_kill, "rerun_rc": again["rc"], "rerun_cached": int(said[0][0]) if said else None,
             "rerun_ran": int(said[0][1]) if said else None, "predictions": len(preds),
             "duplicated": len(keys) - len(set(keys)), "failed": sum(p.get("error") is not None for p in preds),
-            "ray_processes_after_rerun": len(after_rerun), "kill_to_end_s": round(t_end - t_kill, 1),
-            "wall_s": round(t_end - t0, 1)}
+            "ray_processes_after_rerun": again["processes_left"], "kill_to_end_s": round(again["t_end"] - t_kill, 1),
+            "wall_s": round(again["t_end"] - t0, 1)}
